@@ -1,0 +1,3 @@
+from siamese_mnist.cli import main
+
+raise SystemExit(main())
