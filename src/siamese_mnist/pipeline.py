@@ -1,0 +1,188 @@
+"""The stages of a run (data, pairs, training, evaluation) and the files each writes."""
+
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from siamese_mnist.checkpoint import load_checkpoint, save_checkpoint
+from siamese_mnist.data import get_splits, load_dataset
+from siamese_mnist.embed import embed_images, pair_distances_from_embeddings
+from siamese_mnist.errors import UserError
+from siamese_mnist.fileio import write_csv, write_json, write_text
+from siamese_mnist.metrics import pair_metrics
+from siamese_mnist.pairs import (
+    MIN_TEST_PAIRS, build_pair_set, format_counts, read_pairs_csv, write_pairs_csv,
+)
+from siamese_mnist.plots import plot_pr_curve
+from siamese_mnist.threshold import choose_threshold, sweep
+from siamese_mnist.train import resolve_device, train
+
+log = logging.getLogger(__name__)
+
+TRAIN_LOG_HEADER = ("epoch", "loss", "val_accuracy", "threshold", "seconds")
+DISTANCES_HEADER = ("index_a", "index_b", "is_same", "distance", "predicted_same")
+
+
+def prepare_out_dir(path, force=False):
+    """Create the run folder, or raise before any work if it is unusable.
+
+    A non-empty folder is only reused with `force`; its files are then
+    replaced one by one as the new run writes them.
+    """
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise UserError(f"--out {path} is a file, not a folder; choose another path")
+    if path.is_dir() and any(path.iterdir()) and not force:
+        raise UserError(f"--out {path} already contains files; choose a new folder or pass --force")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"cannot create --out {path}: {exc.strerror}; choose another folder") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise UserError(f"--out {path} is not writable; choose another folder")
+    return path
+
+
+def load_splits(data_dir, mirror, verify, val_size, seed):
+    dataset = load_dataset(data_dir, mirror=mirror, verify=verify)
+    return dataset, get_splits(dataset, val_size, seed)
+
+
+def save_test_pairs(out_dir, split, n_pairs, seed):
+    """Build the balanced test pair set, print its count table and write both files."""
+    pairs = build_pair_set(split.labels, n_pairs, seed, minimum=MIN_TEST_PAIRS)
+    table = format_counts(pairs.label_a, pairs.label_b, np.unique(split.labels))
+    write_pairs_csv(out_dir / "test_pairs.csv", pairs)
+    write_text(out_dir / "pair_counts.txt", table)
+    print(table, end="")
+    return pairs
+
+
+def run_config(train_config, data_dir):
+    return {
+        "train": train_config.to_dict(),
+        "data_dir": str(data_dir),
+        "command": " ".join(["siamese-mnist", *sys.argv[1:]]),
+    }
+
+
+def train_stage(out_dir, splits, config):
+    """Train, write ``model.pt``, ``train_log.csv`` and ``config.json``; return the checkpoint state."""
+    val_pairs = build_pair_set(splits["val"].labels, config.val_pairs, config.seed)
+    rows = []
+
+    def after_epoch(model, record):
+        rows.append((record.epoch, f"{record.loss:.6f}", f"{record.val_accuracy:.6f}",
+                     repr(record.threshold), f"{record.seconds:.2f}"))
+        write_csv(out_dir / "train_log.csv", TRAIN_LOG_HEADER, rows)
+        print(f"epoch {record.epoch}: loss {record.loss:.4f}, val accuracy "
+              f"{record.val_accuracy:.4f}, {record.seconds:.1f}s", flush=True)
+
+    model, history, normalization = train(splits, val_pairs, config, on_epoch=after_epoch)
+    final = history[-1]
+    history_rows = [vars(record) for record in history]
+    save_checkpoint(out_dir / "model.pt", model, config, normalization, final.threshold,
+                    config.threshold_method, history=history_rows)
+    return load_checkpoint(out_dir / "model.pt")
+
+
+def evaluate_stage(out_dir, model, state, splits, test_pairs, test_is_same=None,
+                   threshold_method=None, device="cpu"):
+    """Score `test_pairs` with the threshold chosen on validation pairs; write the results.
+
+    The threshold is the checkpoint's, unless `threshold_method` names another
+    method, which is then applied to the validation pairs again.
+
+    Returns
+    -------
+    dict
+        The content of ``metrics.json``.
+    """
+    config = state["train_config"]
+    normalization = state["normalization"]
+    device = resolve_device(device)
+    model.to(device)
+    method = threshold_method or state["threshold_method"]
+
+    val_split = splits["val"]
+    val_pairs = build_pair_set(val_split.labels, config["val_pairs"], config["seed"])
+    val_embeddings = embed_images(model, val_split.images, device=device, **normalization)
+    val_distances = pair_distances_from_embeddings(val_embeddings, val_pairs.index_a, val_pairs.index_b)
+    choice = choose_threshold(val_distances, val_pairs.is_same, method)
+    threshold = state["threshold"] if method == state["threshold_method"] else choice.threshold
+
+    test_split = splits["test"]
+    test_embeddings = embed_images(model, test_split.images, device=device, **normalization)
+    test_distances = pair_distances_from_embeddings(test_embeddings, test_pairs.index_a,
+                                                    test_pairs.index_b)
+    is_same = test_pairs.is_same
+    predicted = test_distances < threshold
+    write_csv(out_dir / "test_distances.csv", DISTANCES_HEADER,
+              zip(test_pairs.index_a.tolist(), test_pairs.index_b.tolist(), is_same.tolist(),
+                  map(repr, test_distances.tolist()), predicted.astype(int).tolist()))
+
+    test = pair_metrics(test_distances, is_same, threshold)
+    val = pair_metrics(val_distances, val_pairs.is_same, threshold)
+    history = state.get("history") or []
+    metrics = {
+        "test_accuracy": test["accuracy"],
+        "threshold": threshold,
+        "threshold_method": method,
+        "threshold_split": "validation",
+        "val_accuracy": val["accuracy"],
+        "pr_auc": test["pr_auc"],
+        "roc_auc": test["roc_auc"],
+        "average_precision": test["average_precision"],
+        "precision": test["precision"],
+        "recall": test["recall"],
+        "f1": test["f1"],
+        "balanced_accuracy": test["balanced_accuracy"],
+        "confusion": test["confusion"],
+        "n_test_pairs": int(len(test_pairs)),
+        "n_val_pairs": int(len(val_pairs)),
+        "epochs": len(history),
+        "train_seconds": round(sum(row["seconds"] for row in history), 2),
+        "seed": config["seed"],
+    }
+    write_json(out_dir / "metrics.json", metrics)
+
+    plot_pr_curve(
+        out_dir / "pr_curve.png", sweep(val_distances, val_pairs.is_same),
+        sweep(test_distances, is_same), threshold, method,
+        {"validation": (val["recall"], val["precision"]), "test": (test["recall"], test["precision"])},
+    )
+    return metrics
+
+
+def print_summary(metrics, out_dir):
+    print(f"test accuracy: {metrics['test_accuracy']:.4f} on {metrics['n_test_pairs']} pairs")
+    print(f"threshold: {metrics['threshold']:.6f} ({metrics['threshold_method']}, "
+          f"chosen on validation pairs)")
+    print(f"run folder: {out_dir}")
+
+
+def read_run_config(run_dir):
+    path = Path(run_dir) / "config.json"
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UserError(f"{path} not found; pass the folder written by 'siamese-mnist run' or 'train'") from None
+
+
+def load_pair_file(path, split):
+    """Read a pair CSV and check that its indices and labels fit `split`."""
+    pairs, is_same = read_pairs_csv(path)
+    n = len(split.labels)
+    for column, values in (("index_a", pairs.index_a), ("index_b", pairs.index_b)):
+        outside = np.flatnonzero((values < 0) | (values >= n))
+        if len(outside):
+            row = int(outside[0]) + 2
+            raise UserError(
+                f"{path}: row {row}: {column} {int(values[outside[0]])} is out of range for the "
+                f"{split.name} split of {n} images; rebuild the file for this split"
+            )
+    return pairs, is_same
