@@ -85,7 +85,8 @@ class EpochRecord:
     loss: float
     val_accuracy: float
     threshold: float
-    seconds: float
+    seconds: float  # the whole epoch, validation included
+    loop_seconds: float  # the training steps alone
 
 
 def validation_score(model, val_images, val_pairs, mean, std, device, method):
@@ -172,10 +173,11 @@ def train(splits, val_pairs, config, on_epoch=None):
             if step % 20 == 0:
                 bar.set_postfix(loss=f"{loss.item():.4f}")
 
+        loop_seconds = time.perf_counter() - started
         choice = validation_score(model, splits["val"].images, val_pairs, mean, std, device,
                                   config.threshold_method)
         record = EpochRecord(epoch, loss_sum / steps_per_epoch, choice.accuracy, choice.threshold,
-                             time.perf_counter() - started)
+                             time.perf_counter() - started, loop_seconds)
         history.append(record)
         log.info("epoch %d: loss %.4f, val accuracy %.4f, %.1fs",
                  epoch, record.loss, record.val_accuracy, record.seconds)
