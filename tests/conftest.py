@@ -49,6 +49,14 @@ def make_fake_dataset(folder, n_train=200, n_test=100, n_classes=10, compress=Tr
     return folder
 
 
+@pytest.fixture(scope="session", autouse=True)
+def no_public_mirrors():
+    """Point downloads at a closed loopback port, so that no test can reach the public mirrors."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("SIAMESE_MNIST_MIRROR", "http://127.0.0.1:9/")
+        yield
+
+
 @pytest.fixture(scope="session")
 def real_mnist():
     return mnist_dir()

@@ -11,6 +11,7 @@ Pair files store indices into one of these splits.
 import gzip
 import hashlib
 import logging
+import math
 import os
 import zlib
 from dataclasses import dataclass
@@ -37,6 +38,7 @@ FILE_NAMES = tuple(MNIST_MD5)
 
 IDX_IMAGES_MAGIC = 2051  # unsigned bytes, 3 dimensions
 IDX_LABELS_MAGIC = 2049  # unsigned bytes, 1 dimension
+N_CLASSES = 10  # MNIST-format labels are the digits 0-9
 GZIP_MAGIC = b"\x1f\x8b"
 
 
@@ -66,24 +68,36 @@ def find_file(folder, name):
     return None
 
 
+def describe_non_gzip(head):
+    """Name what a file that should be gzip starts with, for the error message."""
+    if head.lstrip()[:1] == b"<":
+        return "an HTML or XML page, not gzip data (an error page saved by a failed download?)"
+    if head[:3] == b"\x00\x00\x08":
+        return "uncompressed IDX data under a .gz name (remove the .gz from the name)"
+    return f"not gzip data (it starts with {head[:8]!r})"
+
+
 def read_raw_bytes(path):
     """Return the decompressed content of an IDX file, gzip or not."""
     path = Path(path)
-    with open(path, "rb") as f:
-        head = f.read(2)
-    if path.suffix == ".gz" and head != GZIP_MAGIC:
-        raise UserError(
-            f"{path}: not a gzip file (an error page saved under this name?); "
-            "delete it and download it again"
-        )
-    if head != GZIP_MAGIC:
-        return path.read_bytes()
     try:
+        with open(path, "rb") as f:
+            head = f.read(64)
+        if head[:2] != GZIP_MAGIC:
+            if path.suffix == ".gz":
+                raise UserError(
+                    f"{path}: {describe_non_gzip(head)}; delete the file and download it again"
+                )
+            return path.read_bytes()
         with gzip.open(path, "rb") as f:
             return f.read()
     except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
         raise UserError(
             f"{path}: damaged or truncated gzip file ({exc}); delete it and download it again"
+        ) from None
+    except OSError as exc:
+        raise UserError(
+            f"cannot read {path}: {exc.strerror or exc}; check the file and its permissions"
         ) from None
 
 
@@ -102,7 +116,7 @@ def parse_idx(raw, path, expected_magic):
     if len(raw) < header_len:
         raise UserError(f"{path}: truncated IDX header; download it again")
     shape = tuple(int.from_bytes(raw[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim))
-    expected_len = header_len + int(np.prod(shape))
+    expected_len = header_len + math.prod(shape)  # exact: np.prod can overflow on a garbage header
     if len(raw) != expected_len:
         raise UserError(
             f"{path}: IDX header promises {expected_len} bytes of shape {shape} but the file "
@@ -126,10 +140,15 @@ def check_md5(raw, path, name):
 
 
 def read_idx_file(path, name, expected_magic, verify=True):
-    """Read one IDX file; return ``(array, verified)``."""
+    """Read one IDX file; return ``(array, verified)``.
+
+    The header is checked before the MD5, so that a wrong or truncated file
+    gets the more precise of the two messages.
+    """
     raw = read_raw_bytes(path)
+    array = parse_idx(raw, path, expected_magic)
     verified = check_md5(raw, path, name) if verify else False
-    return parse_idx(raw, path, expected_magic), verified
+    return array, verified
 
 
 @dataclass(frozen=True)
@@ -163,6 +182,13 @@ def read_pair_of_files(folder, prefix, verify):
             f"{images_path}: images are {images.shape[1]}x{images.shape[2]}, expected 28x28; "
             "use an MNIST-format dataset"
         )
+    outside = np.flatnonzero(labels >= N_CLASSES)
+    if len(outside):
+        raise UserError(
+            f"{labels_path}: label {int(labels[outside[0]])} at position {int(outside[0])} is outside "
+            f"the class range 0-{N_CLASSES - 1} ({len(outside)} such labels); the file is damaged or "
+            "not an MNIST-format label file, download it again or check the folder"
+        )
     return images, labels.astype(np.int64), images_ok and labels_ok
 
 
@@ -180,9 +206,11 @@ def load_dataset(data_dir=None, download=True, verify=True, mirror=None):
     download : bool
         Fetch missing files from the public mirrors (or `mirror`).
     verify : bool
-        Check each file's decompressed MD5 against the published one.
+        Check each file's decompressed MD5 against the published one, also
+        for downloaded files.
     mirror : str or None
-        Base URL that replaces the default mirrors.
+        Base URL, or comma-separated base URLs tried in order, that replaces
+        the default mirrors.
 
     Returns
     -------
@@ -193,7 +221,7 @@ def load_dataset(data_dir=None, download=True, verify=True, mirror=None):
     if missing and download:
         from siamese_mnist.download import download_files
 
-        download_files(folder, missing, mirror=mirror)
+        download_files(folder, missing, mirror=mirror, verify=verify)
         missing = missing_files(folder)
     if missing:
         raise UserError(

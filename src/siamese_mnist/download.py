@@ -1,14 +1,21 @@
-"""Download missing MNIST files from public mirrors, verified and written atomically."""
+"""Download missing MNIST files from mirrors, verified and written atomically."""
 
+import gzip
+import hashlib
+import http.client
 import logging
 import os
+import tempfile
 import urllib.error
+import urllib.parse
 import urllib.request
+import zlib
 from pathlib import Path
 
 from tqdm import tqdm
 
 from siamese_mnist.errors import UserError
+from siamese_mnist.fileio import atomic_path
 
 log = logging.getLogger(__name__)
 
@@ -18,24 +25,47 @@ DEFAULT_MIRRORS = (
     "https://ossci-datasets.s3.amazonaws.com/mnist/",
     "https://storage.googleapis.com/cvdf-datasets/mnist/",
 )
+URL_SCHEMES = ("http", "https", "file")
 TIMEOUT_SECONDS = 30
+
+# Everything a bad mirror can raise: refused or dropped connections and timeouts
+# (OSError, which includes urllib's URLError and HTTPError), malformed HTTP
+# (HTTPException) and content that fails the checks (UserError).
+DOWNLOAD_ERRORS = (OSError, http.client.HTTPException, UserError)
 
 
 def mirrors(mirror=None):
-    """Return the base URLs to try: `mirror`, else ``$SIAMESE_MNIST_MIRROR``, else the defaults."""
+    """Return the base URLs to try: `mirror`, else ``$SIAMESE_MNIST_MIRROR``, else the defaults.
+
+    Both accept several base URLs separated by commas, tried in order.
+    """
     chosen = mirror or os.environ.get(MIRROR_ENV)
-    if chosen:
-        return tuple(url.rstrip("/") + "/" for url in chosen.split(","))
-    return DEFAULT_MIRRORS
+    if not chosen:
+        return DEFAULT_MIRRORS
+    source = "--mirror" if mirror else f"${MIRROR_ENV}"
+    urls = [url.strip() for url in chosen.split(",") if url.strip()]
+    if not urls:
+        raise UserError(f"{source} {chosen!r} contains no URL; give base URLs separated by commas")
+    for url in urls:
+        if urllib.parse.urlsplit(url).scheme not in URL_SCHEMES:
+            raise UserError(
+                f"{source}: {url!r} is not an http://, https:// or file:// URL; "
+                "give base URLs separated by commas"
+            )
+    return tuple(url.rstrip("/") + "/" for url in urls)
 
 
-def fetch(url, destination):
-    """Stream `url` into `destination`, with a progress bar; raise OSError on failure."""
+def fetch(url, destination, label):
+    """Stream `url` into `destination`, with a progress bar.
+
+    Raises OSError (urllib's errors included) or http.client.HTTPException on
+    failure, also when the server closes the connection before the promised
+    Content-Length.
+    """
     with urllib.request.urlopen(url, timeout=TIMEOUT_SECONDS) as response:
         total = int(response.headers.get("Content-Length") or 0) or None
         with open(destination, "wb") as out, tqdm(
-            total=total, unit="B", unit_scale=True, desc=Path(destination).name.split(".")[1],
-            leave=False, disable=None,
+            total=total, unit="B", unit_scale=True, desc=label, leave=False, disable=None,
         ) as bar:
             received = 0
             while chunk := response.read(1 << 16):
@@ -43,45 +73,102 @@ def fetch(url, destination):
                 received += len(chunk)
                 bar.update(len(chunk))
         if total is not None and received != total:
-            raise OSError(f"connection closed after {received} of {total} bytes")
+            raise ConnectionError(f"connection closed after {received} of {total} bytes")
 
 
-def download_files(folder, names, mirror=None):
-    """Download each IDX file in `names` as ``name.gz`` into `folder`.
+def check_download(path, url, name, verify):
+    """Raise UserError naming `url` unless `path` contains a complete gzip IDX file `name`.
 
-    Each mirror is tried in turn. A file is first written under a temporary
-    name, checked (gzip, IDX header, MD5), and only then renamed to its final
-    name, so an interrupted or bad download never looks like a good file.
+    With `verify`, the decompressed MD5 must match the published one;
+    without it, the IDX header must still match the file kind and length.
     """
-    from siamese_mnist.data import FILE_NAMES, IDX_IMAGES_MAGIC, IDX_LABELS_MAGIC, read_idx_file
+    from siamese_mnist.data import (
+        GZIP_MAGIC, IDX_IMAGES_MAGIC, IDX_LABELS_MAGIC, MNIST_MD5, describe_non_gzip, parse_idx,
+    )
 
-    folder = Path(folder)
+    raw = Path(path).read_bytes()
+    if raw[:2] != GZIP_MAGIC:
+        raise UserError(f"{url}: the response is {describe_non_gzip(raw[:64])}")
+    try:
+        content = gzip.decompress(raw)
+    except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
+        raise UserError(f"{url}: damaged or truncated gzip data ({exc})") from None
+    if verify:
+        actual, expected = hashlib.md5(content).hexdigest(), MNIST_MD5[name]
+        if actual != expected:
+            raise UserError(f"{url}: MD5 of the content is {actual}, expected {expected}")
+    parse_idx(content, url, IDX_IMAGES_MAGIC if "images" in name else IDX_LABELS_MAGIC)
+
+
+def describe_failure(url, exc):
+    """Return one line saying why downloading `url` failed."""
+    if isinstance(exc, UserError):
+        return str(exc)
+    if isinstance(exc, urllib.error.HTTPError):
+        return f"{url}: HTTP {exc.code} {exc.reason}"
+    if isinstance(exc, urllib.error.URLError):
+        exc = exc.reason if isinstance(exc.reason, BaseException) else exc
+    if isinstance(exc, TimeoutError):
+        return f"{url}: no data for {TIMEOUT_SECONDS} s, timed out"
+    if isinstance(exc, http.client.HTTPException):
+        return f"{url}: invalid HTTP response ({type(exc).__name__}: {exc})"
+    return f"{url}: {getattr(exc, 'strerror', None) or exc}"
+
+
+def prepare_data_dir(folder):
+    """Create `folder` and make sure files can be written there."""
     try:
         folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
     except OSError as exc:
-        raise UserError(f"cannot create data folder {folder}: {exc.strerror}; pass --data-dir") from None
+        raise UserError(
+            f"cannot write to data folder {folder}: {exc.strerror or exc}; "
+            "pass --data-dir with a writable folder"
+        ) from None
+
+
+def download_files(folder, names, mirror=None, verify=True):
+    """Download each IDX file in `names` as ``name.gz`` into `folder`.
+
+    Each mirror is tried in turn, and each failure is logged as a warning. A
+    file is written under a temporary name, checked (gzip, IDX header and,
+    with `verify`, MD5) and only then renamed to its final name, so a failed,
+    interrupted or wrong download never appears under the final name. A
+    process killed outright (SIGKILL, power loss) can leave a hidden
+    ``.NAME.gz.*.tmp`` file, which is never read and can be deleted.
+
+    Raises
+    ------
+    UserError
+        When no mirror delivers a good copy of a file; the message lists
+        every mirror's failure.
+    """
+    from siamese_mnist.data import FILE_NAMES
+
+    folder = Path(folder)
+    bases = mirrors(mirror)
+    prepare_data_dir(folder)
     for name in names:
         assert name in FILE_NAMES, name
-        magic = IDX_IMAGES_MAGIC if "images" in name else IDX_LABELS_MAGIC
         final = folder / f"{name}.gz"
-        partial = folder / f".{name}.gz.part"
         failures = []
-        for base in mirrors(mirror):
+        for base in bases:
             url = base + final.name
             log.info("downloading %s", url)
             try:
-                fetch(url, partial)
-                read_idx_file(partial, name, magic, verify=True)
-            except (OSError, urllib.error.URLError, UserError) as exc:
-                reason = getattr(exc, "reason", None) or exc
-                failures.append(f"{url}: {reason}")
-                log.warning("download failed: %s: %s", url, reason)
-                partial.unlink(missing_ok=True)
+                with atomic_path(final) as tmp:
+                    fetch(url, tmp, name)
+                    check_download(tmp, url, name, verify)
+            except DOWNLOAD_ERRORS as exc:
+                reason = describe_failure(url, exc)
+                failures.append(reason)
+                log.warning("download failed: %s", reason)
                 continue
-            os.replace(partial, final)
             break
         else:
             raise UserError(
-                f"could not download {final.name} ({'; '.join(failures)}); without network, "
-                f"copy the four MNIST IDX files into {folder} or pass --data-dir"
+                f"could not download {final.name} from any mirror ({'; '.join(failures)}); "
+                f"check the network or --mirror / ${MIRROR_ENV}, or copy the four MNIST IDX files "
+                f"into {folder}"
             )
