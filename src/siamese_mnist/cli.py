@@ -18,6 +18,7 @@ from siamese_mnist.pipeline import (
     save_test_pairs, train_stage,
 )
 from siamese_mnist.fileio import write_json
+from siamese_mnist.report_text import LANGUAGES
 from siamese_mnist.threshold import METHODS
 from siamese_mnist.train import TrainConfig
 
@@ -25,7 +26,7 @@ log = logging.getLogger("siamese_mnist")
 DEFAULTS = TrainConfig()
 
 
-def add_data_options(parser):
+def add_data_options(parser, split_options=True):
     group = parser.add_argument_group("data")
     group.add_argument("--data-dir", help="folder with the four MNIST IDX files (.gz or raw); "
                        "default: $SIAMESE_MNIST_DATA, else ~/.cache/siamese-mnist/mnist")
@@ -33,6 +34,8 @@ def add_data_options(parser):
                        "public mirrors (default: $SIAMESE_MNIST_MIRROR)")
     group.add_argument("--no-verify", action="store_true",
                        help="skip the MD5 check, for datasets without published checksums")
+    if not split_options:
+        return
     group.add_argument("--val-size", type=int, default=DEFAULT_VAL_SIZE,
                        help=f"training images held out for validation (default: {DEFAULT_VAL_SIZE})")
     group.add_argument("--seed", type=int, default=0,
@@ -99,10 +102,11 @@ def command_train(args, evaluate_after=False):
                                   config.seed)
     test_pairs = save_test_pairs(out_dir, splits["test"], config.test_pairs, config.seed) \
         if evaluate_after else None
-    write_json(out_dir / "config.json", run_config(config, dataset.folder))
+    write_json(out_dir / "config.json", run_config(config, dataset.folder, args.argv))
     model, state = train_stage(out_dir, splits, config)
     if evaluate_after:
-        metrics = evaluate_stage(out_dir, model, state, splits, test_pairs, device=config.device)
+        metrics = evaluate_stage(out_dir, model, state, splits, test_pairs, device=config.device,
+                                 lang=args.lang)
         print_summary(metrics, out_dir)
     else:
         print(f"checkpoint: {out_dir / 'model.pt'}")
@@ -127,8 +131,24 @@ def command_evaluate(args):
         test_pairs = save_test_pairs(out_dir, splits["test"], args.test_pairs or config["test_pairs"],
                                      config["seed"])
     metrics = evaluate_stage(out_dir, model, state, splits, test_pairs,
-                             threshold_method=args.threshold_method, device=args.device)
+                             threshold_method=args.threshold_method, device=args.device,
+                             lang=args.lang)
     print_summary(metrics, out_dir)
+
+
+def add_lang_option(parser):
+    parser.add_argument("--lang", choices=LANGUAGES, default="en",
+                        help="language of report.md and report.html: en (English) or zh "
+                             "(Simplified Chinese) (default: en)")
+
+
+def command_report(args):
+    from siamese_mnist.report import rebuild_report
+
+    markdown, page = rebuild_report(args.run_dir, args.out, args.lang, data_dir=args.data_dir,
+                                    mirror=args.mirror, verify=not args.no_verify, device=args.device)
+    print(f"report: {page}")
+    print(f"markdown: {markdown}")
 
 
 def build_parser():
@@ -152,6 +172,7 @@ def build_parser():
                      help=f"size of the balanced test pair set, at least 9000 (default: {DEFAULTS.test_pairs})")
     run.add_argument("--out", help="run folder (default: runs/<timestamp>)")
     run.add_argument("--force", action="store_true", help="write into a non-empty --out folder")
+    add_lang_option(run)
     run.set_defaults(handler=lambda args: command_train(args, evaluate_after=True))
 
     data = commands.add_parser("data", help="check the MNIST files and print split sizes",
@@ -184,13 +205,28 @@ def build_parser():
     evaluate.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"),
                           help="where to compute embeddings (default: auto)")
     add_threshold_option(evaluate, None)
+    add_lang_option(evaluate)
     evaluate.set_defaults(handler=command_evaluate)
+
+    report = commands.add_parser("report", help="draw the figures and write the report of a run again",
+                                 description="Rebuild the figures, report.md and report.html of a run "
+                                             "folder from its metrics.json, test_distances.csv and "
+                                             "model.pt; the data is read again for the images.")
+    report.add_argument("run_dir", metavar="RUN_DIR", help="folder written by 'siamese-mnist run'")
+    report.add_argument("--out", help="folder for the figures and the report (default: RUN_DIR)")
+    report.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"),
+                        help="where to compute embeddings (default: auto)")
+    add_lang_option(report)
+    add_data_options(report, split_options=False)
+    report.set_defaults(handler=command_report)
+
     return parser
 
 
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING,
                         format="%(levelname)s: %(message)s")
     try:

@@ -3,6 +3,7 @@
 import json
 import logging
 import os
+import shlex
 import sys
 from pathlib import Path
 
@@ -13,12 +14,18 @@ from siamese_mnist.data import get_splits, load_dataset
 from siamese_mnist.embed import embed_images, pair_distances_from_embeddings
 from siamese_mnist.errors import UserError
 from siamese_mnist.fileio import write_csv, write_json, write_text
-from siamese_mnist.metrics import pair_metrics
+from siamese_mnist.metrics import (
+    equal_error_rate, error_examples, pair_metrics, pair_type_accuracy, summary_lines,
+    threshold_methods_table,
+)
 from siamese_mnist.pairs import (
     MIN_TEST_PAIRS, build_pair_set, format_counts, read_pairs_csv, write_pairs_csv,
 )
-from siamese_mnist.plots import plot_pr_curve
-from siamese_mnist.threshold import choose_threshold, sweep
+from siamese_mnist.plots import FigureInputs, write_figures
+from siamese_mnist.report import (
+    ReportContext, read_config_if_present, read_training_log, write_report,
+)
+from siamese_mnist.threshold import choose_threshold
 from siamese_mnist.train import resolve_device, train
 
 log = logging.getLogger(__name__)
@@ -62,11 +69,14 @@ def save_test_pairs(out_dir, split, n_pairs, seed):
     return pairs
 
 
-def run_config(train_config, data_dir):
+def run_config(train_config, data_dir, argv=None):
+    """Return the content of ``config.json``; `argv` is the command line after the program name."""
+    arguments = sys.argv[1:] if argv is None else argv
     return {
         "train": train_config.to_dict(),
         "data_dir": str(data_dir),
-        "command": " ".join(["siamese-mnist", *sys.argv[1:]]),
+        # Quoted for a POSIX shell, so that the line can be pasted back as it is.
+        "command": shlex.join(["siamese-mnist", *arguments]),
     }
 
 
@@ -91,11 +101,13 @@ def train_stage(out_dir, splits, config):
 
 
 def evaluate_stage(out_dir, model, state, splits, test_pairs, test_is_same=None,
-                   threshold_method=None, device="cpu"):
+                   threshold_method=None, device="cpu", lang="en"):
     """Score `test_pairs` with the threshold chosen on validation pairs; write the results.
 
     The threshold is the checkpoint's, unless `threshold_method` names another
-    method, which is then applied to the validation pairs again.
+    method, which is then applied to the validation pairs again. Besides
+    ``metrics.json`` and ``test_distances.csv``, the figures and the report
+    (in language `lang`) are written into `out_dir`.
 
     Returns
     -------
@@ -147,18 +159,32 @@ def evaluate_stage(out_dir, model, state, splits, test_pairs, test_is_same=None,
         "epochs": len(history),
         "train_seconds": round(sum(row["seconds"] for row in history), 2),
         "seed": config["seed"],
+        "eer": equal_error_rate(test_distances, is_same)[0],
+        "device": str(device),
+        "split_sizes": {name: int(len(split.labels)) for name, split in splits.items()},
+        "threshold_methods": threshold_methods_table(val_distances, val_pairs.is_same,
+                                                     test_distances, is_same, method, threshold),
+        "pair_type_accuracy": pair_type_accuracy(test_pairs.label_a, test_pairs.label_b,
+                                                 predicted == is_same.astype(bool),
+                                                 np.unique(test_split.labels)),
+        "errors": error_examples(test_pairs, test_distances, threshold),
     }
     write_json(out_dir / "metrics.json", metrics)
 
-    plot_pr_curve(
-        out_dir / "pr_curve.png", sweep(val_distances, val_pairs.is_same),
-        sweep(test_distances, is_same), threshold, method,
-        {"validation": (val["recall"], val["precision"]), "test": (test["recall"], test["precision"])},
-    )
+    training_log = read_training_log(out_dir, state)
+    write_figures(out_dir, FigureInputs(val_distances, val_pairs.is_same, test_distances, is_same,
+                                        test_split.images, test_split.labels, test_embeddings,
+                                        training_log), metrics)
+    count_table = format_counts(test_pairs.label_a, test_pairs.label_b, np.unique(test_split.labels))
+    write_report(out_dir, ReportContext(out_dir, metrics, config, state["model_config"], count_table,
+                                        training_log, read_config_if_present(out_dir)), lang)
     return metrics
 
 
 def print_summary(metrics, out_dir):
+    for line in summary_lines(metrics):
+        print(line)
+    print(f"report: {Path(out_dir) / 'report.html'}")
     print(f"test accuracy: {metrics['test_accuracy']:.4f} on {metrics['n_test_pairs']} pairs")
     print(f"threshold: {metrics['threshold']:.6f} ({metrics['threshold_method']}, "
           f"chosen on validation pairs)")

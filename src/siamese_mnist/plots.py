@@ -1,11 +1,19 @@
 """Figures for a run folder, written as PNG files."""
 
+from dataclasses import dataclass
+from pathlib import Path
+
 import matplotlib
 
 matplotlib.use("Agg")  # files only: no display is needed or wanted
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 
 from siamese_mnist.fileio import atomic_path  # noqa: E402
+from siamese_mnist.threshold import sweep  # noqa: E402
+
+FIGURES = ("pr_curve.png", "roc_curve.png", "distance_histogram.png", "pair_type_accuracy.png",
+           "embedding_map.png", "training_curves.png", "error_gallery.png")
 
 
 def save_figure(figure, path):
@@ -14,14 +22,22 @@ def save_figure(figure, path):
     plt.close(figure)
 
 
+def legend_below(ax, handles=None, labels=None, columns=2):
+    """Place the legend under the axes, where it cannot hide a curve."""
+    if handles is None:
+        handles, labels = ax.get_legend_handles_labels()
+    ax.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=columns,
+              fontsize=9, frameon=False)
+
+
 def plot_pr_curve(path, val_sweep, test_sweep, threshold, method, operating_points):
-    """Precision against recall, and the threshold against recall on a second axis.
+    """Draw precision against recall, and the threshold against recall on a second axis.
 
     The validation curve is the one the threshold was chosen on; the test
     curve is drawn for comparison. `operating_points` maps a split name to
     the ``(recall, precision)`` that the threshold gives on it.
     """
-    figure, ax = plt.subplots(figsize=(7, 5))
+    figure, ax = plt.subplots(figsize=(7, 6))
     ax.plot(val_sweep.recall, val_sweep.precision, color="C0", label="precision (validation)")
     ax.plot(test_sweep.recall, test_sweep.precision, color="C2", linestyle="--",
             label="precision (test)")
@@ -42,7 +58,246 @@ def plot_pr_curve(path, val_sweep, test_sweep, threshold, method, operating_poin
     ax.set_ylim(0, 1.01)
     ax.grid(alpha=0.3)
     ax.set_title("Precision-recall curve, positive class = same digit")
-    handles = ax.get_legend_handles_labels()
-    more = threshold_axis.get_legend_handles_labels()
-    ax.legend(handles[0] + more[0], handles[1] + more[1], loc="lower left", fontsize=8)
+    handles, labels = ax.get_legend_handles_labels()
+    more_handles, more_labels = threshold_axis.get_legend_handles_labels()
+    legend_below(ax, handles + more_handles, labels + more_labels, columns=1)
     save_figure(figure, path)
+
+
+def plot_roc_curve(path, val_sweep, test_sweep, roc_auc, operating_points):
+    """Draw the ROC curve of both splits, with a zoom on the top-left corner where a good model lies.
+
+    `operating_points` maps a split name to the ``(false positive rate,
+    true positive rate)`` that the threshold gives on it.
+    """
+    figure, ax = plt.subplots(figsize=(7, 6))
+    zoom = ax.inset_axes([0.45, 0.12, 0.5, 0.5])
+    for axes in (ax, zoom):
+        axes.plot(val_sweep.fpr, val_sweep.recall, color="C0", label="validation")
+        axes.plot(test_sweep.fpr, test_sweep.recall, color="C2", linestyle="--",
+                  label=f"test (AUC = {roc_auc:.4f})")
+        for (name, (fpr, tpr)), marker in zip(operating_points.items(), "os"):
+            axes.plot(fpr, tpr, marker=marker, color="C3", markersize=7, linestyle="none",
+                      label=f"operating point, {name} (FPR={fpr:.4f}, TPR={tpr:.4f})")
+    ax.plot([0, 1], [0, 1], color="grey", linewidth=0.8, linestyle=":", label="chance")
+    zoom.set_xlim(0, 0.05)
+    zoom.set_ylim(0.95, 1.0)
+    zoom.set_title("zoom: FPR 0-0.05, TPR 0.95-1", fontsize=8)
+    zoom.tick_params(labelsize=7)
+    zoom.grid(alpha=0.3)
+
+    ax.set_xlabel("false positive rate (different-digit pairs predicted same)")
+    ax.set_ylabel("true positive rate (same-digit pairs found)")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.01)
+    ax.grid(alpha=0.3)
+    ax.set_title("ROC curve, positive class = same digit")
+    legend_below(ax, columns=1)
+    save_figure(figure, path)
+
+
+def plot_distance_histogram(path, distances, is_same, threshold):
+    """Draw histograms of same-digit and different-digit test distances with the threshold line."""
+    distances = np.asarray(distances)
+    is_same = np.asarray(is_same).astype(bool)
+    bins = np.linspace(0, float(distances.max()) * 1.02 + 1e-12, 81)
+    figure, ax = plt.subplots(figsize=(7, 5))
+    ax.hist(distances[is_same], bins=bins, color="C0", alpha=0.6,
+            label=f"same digit ({int(is_same.sum())} pairs)")
+    ax.hist(distances[~is_same], bins=bins, color="C1", alpha=0.6,
+            label=f"different digits ({int((~is_same).sum())} pairs)")
+    ax.axvline(threshold, color="C3", linestyle="--", label=f"threshold = {threshold:.4f}")
+    # A log scale keeps the few pairs on the wrong side of the threshold visible.
+    ax.set_yscale("log")
+    ax.set_xlabel("Euclidean distance between the two embeddings")
+    ax.set_ylabel("test pairs per bin (log scale)")
+    ax.set_title("Distances of test pairs; below the threshold means same")
+    ax.grid(alpha=0.3)
+    legend_below(ax, columns=3)
+    save_figure(figure, path)
+
+
+def plot_pair_type_accuracy(path, rows, classes):
+    """Draw the accuracy of each pair type as a heatmap whose diagonal is the positive types.
+
+    Each type (a, b) with a <= b is drawn once, in the upper triangle.
+    """
+    classes = [int(c) for c in classes]
+    position = {c: i for i, c in enumerate(classes)}
+    grid = np.full((len(classes), len(classes)), np.nan)
+    for row in rows:
+        if row["accuracy"] is not None:
+            grid[position[row["label_a"]], position[row["label_b"]]] = 100 * row["accuracy"]
+    lowest = np.nanmin(grid) if np.isfinite(grid).any() else 0.0
+    floor = min(lowest, 99.0)
+
+    figure, ax = plt.subplots(figsize=(8, 7))
+    image = ax.imshow(np.ma.masked_invalid(grid), cmap="viridis", vmin=floor, vmax=100)
+    middle = (floor + 100) / 2
+    for i in range(len(classes)):
+        for j in range(len(classes)):
+            if np.isfinite(grid[i, j]):
+                ax.text(j, i, f"{grid[i, j]:.1f}", ha="center", va="center", fontsize=8,
+                        color="white" if grid[i, j] < middle else "black")
+    ax.set_xticks(range(len(classes)), classes)
+    ax.set_yticks(range(len(classes)), classes)
+    ax.set_xlabel("larger digit of the pair")
+    ax.set_ylabel("smaller digit of the pair")
+    ax.set_title("Test accuracy (%) per pair type; diagonal = same-digit types")
+    colorbar = figure.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
+    colorbar.set_label("accuracy (%)")
+    save_figure(figure, path)
+
+
+def project_2d(embeddings):
+    """Return 2-D coordinates: the embedding itself when it has two values, else its PCA."""
+    embeddings = np.asarray(embeddings, dtype=np.float64)
+    if embeddings.shape[1] == 2:
+        return embeddings, ("embedding value 1", "embedding value 2")
+    if embeddings.shape[1] == 1:
+        return np.c_[embeddings[:, 0], np.zeros(len(embeddings))], ("embedding value", "")
+    from sklearn.decomposition import PCA
+
+    pca = PCA(n_components=2, random_state=0)
+    points = pca.fit_transform(embeddings)
+    share = pca.explained_variance_ratio_
+    return points, (f"principal component 1 ({100 * share[0]:.1f}% of variance)",
+                    f"principal component 2 ({100 * share[1]:.1f}% of variance)")
+
+
+def plot_embedding_map(path, embeddings, labels):
+    """Draw the test embeddings in 2-D as a scatter plot, one colour per digit."""
+    points, (x_label, y_label) = project_2d(embeddings)
+    labels = np.asarray(labels)
+    figure, ax = plt.subplots(figsize=(7.5, 6.5))
+    for i, digit in enumerate(np.unique(labels)):
+        members = labels == digit
+        ax.scatter(points[members, 0], points[members, 1], s=3, alpha=0.5, color=f"C{i % 10}",
+                   label=str(digit), rasterized=True)
+    method = "embedding" if np.asarray(embeddings).shape[1] <= 2 else "PCA"
+    ax.set_title(f"Test embeddings in 2-D ({method}, {len(labels)} images)")
+    ax.set_xlabel(x_label)
+    ax.set_ylabel(y_label)
+    ax.grid(alpha=0.3)
+    ax.legend(title="digit", loc="center left", bbox_to_anchor=(1.01, 0.5), markerscale=4,
+              fontsize=9, frameon=False)
+    save_figure(figure, path)
+
+
+def plot_training_curves(path, history):
+    """Draw training loss and validation accuracy per epoch, from rows of ``train_log.csv``."""
+    epochs = [int(row["epoch"]) for row in history]
+    figure, (loss_ax, accuracy_ax) = plt.subplots(1, 2, figsize=(10, 4.2))
+    loss_ax.plot(epochs, [float(row["loss"]) for row in history], marker="o", color="C0",
+                 label="mean contrastive loss")
+    loss_ax.set_title("Training loss")
+    loss_ax.set_ylabel("loss")
+    accuracy_ax.plot(epochs, [float(row["val_accuracy"]) for row in history], marker="o",
+                     color="C2", label="validation accuracy")
+    accuracy_ax.set_title("Validation accuracy (threshold chosen each epoch)")
+    accuracy_ax.set_ylabel("accuracy")
+    for ax in (loss_ax, accuracy_ax):
+        ax.set_xlabel("epoch")
+        ax.set_xticks(epochs if len(epochs) <= 20 else ax.get_xticks())
+        ax.grid(alpha=0.3)
+        ax.legend(loc="best", fontsize=9)
+    figure.tight_layout()
+    save_figure(figure, path)
+
+
+def plot_error_gallery(path, images, false_same, false_different, threshold):
+    """Draw the worst mistakes on test pairs, each as its two images side by side.
+
+    Parameters
+    ----------
+    images : uint8 array, shape (n_images, 28, 28)
+        The test split.
+    false_same, false_different : list of dict
+        Entries with ``index_a``, ``index_b``, ``label_a``, ``label_b`` and
+        ``distance``, as stored under ``errors`` in ``metrics.json``.
+    """
+    groups = ((f"False same: different digits predicted same ({len(false_same)} worst, "
+               "smallest distance first)", false_same),
+              (f"False different: same digit predicted different ({len(false_different)} worst, "
+               "largest distance first)", false_different))
+    columns = max(1, len(false_same), len(false_different))
+    figure = plt.figure(figsize=(2.0 * columns, 3.4))
+    gap = np.full((images.shape[1], 3), 255, dtype=np.uint8)
+    for subfigure, (title, entries) in zip(figure.subfigures(2, 1), groups):
+        subfigure.suptitle(title, fontsize=11, x=0.01, ha="left")
+        row_axes = subfigure.subplots(1, columns, squeeze=False)[0]
+        subfigure.subplots_adjust(left=0.01, right=0.99, bottom=0.02, top=0.72, wspace=0.08)
+        for column, ax in enumerate(row_axes):
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if column >= len(entries):
+                ax.set_frame_on(False)
+                if column == 0:
+                    ax.text(0.5, 0.5, "none", ha="center", va="center", transform=ax.transAxes)
+                continue
+            entry = entries[column]
+            # Inverted so that the digits print dark on white paper.
+            pair = np.hstack([255 - images[entry["index_a"]], gap, 255 - images[entry["index_b"]]])
+            ax.imshow(pair, cmap="gray", vmin=0, vmax=255)
+            ax.set_title(f"{entry['label_a']} vs {entry['label_b']}, d = {entry['distance']:.3f}",
+                         fontsize=10)
+    figure.suptitle(f"Worst test errors at threshold {threshold:.4f} "
+                    "(digits, then the embedding distance d)", fontsize=12, y=1.08)
+    save_figure(figure, path)
+
+
+@dataclass(frozen=True)
+class FigureInputs:
+    """Arrays and log rows the figures are drawn from, besides ``metrics.json``."""
+
+    val_distances: np.ndarray  # (n_val_pairs,)
+    val_is_same: np.ndarray  # (n_val_pairs,)
+    test_distances: np.ndarray  # (n_test_pairs,)
+    test_is_same: np.ndarray  # (n_test_pairs,)
+    test_images: np.ndarray  # (n_test_images, 28, 28) uint8
+    test_labels: np.ndarray  # (n_test_images,)
+    test_embeddings: np.ndarray  # (n_test_images, embedding_dim)
+    history: list  # train_log.csv rows: epoch, loss, val_accuracy
+
+
+def operating_point(distances, is_same, threshold):
+    """Return recall, precision and false positive rate of the decision rule at `threshold`."""
+    is_same = np.asarray(is_same).astype(bool)
+    predicted = np.asarray(distances) < threshold
+    tp = int(np.sum(predicted & is_same))
+    fp = int(np.sum(predicted & ~is_same))
+    recall = tp / max(int(is_same.sum()), 1)
+    precision = tp / (tp + fp) if tp + fp else 1.0
+    return recall, precision, fp / max(int((~is_same).sum()), 1)
+
+
+def write_figures(out_dir, inputs, metrics):
+    """Draw the seven figures of a run into `out_dir`; return their paths.
+
+    Every value printed on a figure comes from `metrics` (the content of
+    ``metrics.json``) or from the distances it was computed from.
+    """
+    out_dir = Path(out_dir)
+    threshold = metrics["threshold"]
+    val_counts = sweep(inputs.val_distances, inputs.val_is_same)
+    test_counts = sweep(inputs.test_distances, inputs.test_is_same)
+    val_recall, val_precision, val_fpr = operating_point(inputs.val_distances, inputs.val_is_same,
+                                                         threshold)
+    test_recall, test_precision, test_fpr = operating_point(inputs.test_distances,
+                                                            inputs.test_is_same, threshold)
+
+    plot_pr_curve(out_dir / "pr_curve.png", val_counts, test_counts, threshold,
+                  metrics["threshold_method"],
+                  {"validation": (val_recall, val_precision), "test": (test_recall, test_precision)})
+    plot_roc_curve(out_dir / "roc_curve.png", val_counts, test_counts, metrics["roc_auc"],
+                   {"validation": (val_fpr, val_recall), "test": (test_fpr, test_recall)})
+    plot_distance_histogram(out_dir / "distance_histogram.png", inputs.test_distances,
+                            inputs.test_is_same, threshold)
+    plot_pair_type_accuracy(out_dir / "pair_type_accuracy.png", metrics["pair_type_accuracy"],
+                            np.unique(inputs.test_labels))
+    plot_embedding_map(out_dir / "embedding_map.png", inputs.test_embeddings, inputs.test_labels)
+    plot_training_curves(out_dir / "training_curves.png", inputs.history)
+    plot_error_gallery(out_dir / "error_gallery.png", inputs.test_images,
+                       metrics["errors"]["false_same"], metrics["errors"]["false_different"],
+                       threshold)
+    return [out_dir / name for name in FIGURES]
