@@ -2,24 +2,26 @@
 
 import json
 import logging
-import os
 import shlex
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
 
-from siamese_mnist.checkpoint import load_checkpoint, save_checkpoint
+from siamese_mnist.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
 from siamese_mnist.data import get_splits, load_dataset
 from siamese_mnist.embed import embed_images, pair_distances_from_embeddings
 from siamese_mnist.errors import UserError
 from siamese_mnist.fileio import write_csv, write_json, write_text
+from siamese_mnist.interrupt import StopOnSignal
 from siamese_mnist.metrics import (
     equal_error_rate, error_examples, pair_metrics, pair_type_accuracy, summary_lines,
     threshold_methods_table,
 )
+from siamese_mnist.pair_audit import check_pair_file
 from siamese_mnist.pairs import (
-    MIN_TEST_PAIRS, build_pair_set, format_counts, read_pairs_csv, write_pairs_csv,
+    MIN_TEST_PAIRS, build_pair_set, format_counts, read_pair_file, write_pairs_csv,
 )
 from siamese_mnist.plots import FigureInputs, write_figures
 from siamese_mnist.report import (
@@ -44,13 +46,20 @@ def prepare_out_dir(path, force=False):
     if path.exists() and not path.is_dir():
         raise UserError(f"--out {path} is a file, not a folder; choose another path")
     if path.is_dir() and any(path.iterdir()) and not force:
+        if (path / CHECKPOINT_NAME).is_file():
+            raise UserError(f"--out {path} already contains a run; continue it with --resume {path}, "
+                            "or choose a new folder, or pass --force to start over")
         raise UserError(f"--out {path} already contains files; choose a new folder or pass --force")
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise UserError(f"cannot create --out {path}: {exc.strerror}; choose another folder") from None
-    if not os.access(path, os.W_OK | os.X_OK):
-        raise UserError(f"--out {path} is not writable; choose another folder")
+    # Writing a probe file also catches read-only mounts and ACLs, which os.access can miss.
+    try:
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as exc:
+        raise UserError(f"--out {path} is not writable ({exc.strerror}); choose another folder") from None
     return path
 
 
@@ -80,10 +89,18 @@ def run_config(train_config, data_dir, argv=None):
     }
 
 
-def train_stage(out_dir, splits, config):
-    """Train, write ``model.pt``, ``train_log.csv`` and ``config.json``; return the checkpoint state."""
+def train_stage(out_dir, splits, config, resume=None):
+    """Train, write ``model.pt``, ``train_log.csv`` and ``config.json``; return the checkpoint state.
+
+    The training state goes to ``checkpoint.pt`` after every epoch and when
+    SIGINT or SIGTERM stops training (TrainingInterrupted is then raised).
+    `resume` is a training state loaded from such a file to continue from.
+    """
     val_pairs = build_pair_set(splits["val"].labels, config.val_pairs, config.seed)
     rows = []
+    for row in (resume or {}).get("history", []):
+        rows.append((row["epoch"], f"{row['loss']:.6f}", f"{row['val_accuracy']:.6f}",
+                     repr(row["threshold"]), f"{row['seconds']:.2f}"))
 
     def after_epoch(model, record):
         rows.append((record.epoch, f"{record.loss:.6f}", f"{record.val_accuracy:.6f}",
@@ -92,7 +109,10 @@ def train_stage(out_dir, splits, config):
         print(f"epoch {record.epoch}: loss {record.loss:.4f}, val accuracy "
               f"{record.val_accuracy:.4f}, {record.seconds:.1f}s", flush=True)
 
-    model, history, normalization = train(splits, val_pairs, config, on_epoch=after_epoch)
+    with StopOnSignal() as stop:
+        model, history, normalization = train(splits, val_pairs, config, on_epoch=after_epoch,
+                                              checkpoint_path=out_dir / CHECKPOINT_NAME,
+                                              resume=resume, stop=stop)
     final = history[-1]
     history_rows = [vars(record) for record in history]
     save_checkpoint(out_dir / "model.pt", model, config, normalization, final.threshold,
@@ -186,6 +206,12 @@ def print_summary(metrics, out_dir):
         print(line)
     print(f"report: {Path(out_dir) / 'report.html'}")
     print(f"test accuracy: {metrics['test_accuracy']:.4f} on {metrics['n_test_pairs']} pairs")
+    confusion = metrics["confusion"]
+    n_pos, n_neg = confusion["tp"] + confusion["fn"], confusion["fp"] + confusion["tn"]
+    if n_pos != n_neg:
+        # Plain accuracy rewards guessing the majority class when the pairs are not 1:1.
+        print(f"balanced accuracy: {metrics['balanced_accuracy']:.4f} ({n_pos} positive, "
+              f"{n_neg} negative pairs)")
     print(f"threshold: {metrics['threshold']:.6f} ({metrics['threshold_method']}, "
           f"chosen on validation pairs)")
     print(f"run folder: {out_dir}")
@@ -200,15 +226,10 @@ def read_run_config(run_dir):
 
 
 def load_pair_file(path, split):
-    """Read a pair CSV and check that its indices and labels fit `split`."""
-    pairs, is_same = read_pairs_csv(path)
-    n = len(split.labels)
-    for column, values in (("index_a", pairs.index_a), ("index_b", pairs.index_b)):
-        outside = np.flatnonzero((values < 0) | (values >= n))
-        if len(outside):
-            row = int(outside[0]) + 2
-            raise UserError(
-                f"{path}: row {row}: {column} {int(values[outside[0]])} is out of range for the "
-                f"{split.name} split of {n} images; rebuild the file for this split"
-            )
-    return pairs, is_same
+    """Read a pair CSV over `split`; refuse indices outside it and labels that disagree with it.
+
+    Returns ``(pairs, is_same)`` as `read_pairs_csv` does.
+    """
+    pair_file = read_pair_file(path)
+    check_pair_file(pair_file, split)
+    return pair_file.pairs, pair_file.is_same
