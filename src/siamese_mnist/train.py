@@ -138,6 +138,8 @@ def training_state(model, optimizer, scheduler, rng, generator, config, normaliz
         "history": [asdict(record) for record in history],
         **position,
     }
+    # NOTE: the tests run on the CPU only, so this CUDA branch and its restore are unexercised,
+    # and on a GPU resumed weights are not claimed to be bit-identical.
     if next(model.parameters()).is_cuda:
         state["cuda_rng"] = torch.cuda.get_rng_state_all()
     return state
