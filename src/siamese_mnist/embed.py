@@ -9,7 +9,7 @@ EMBED_BATCH = 2048
 SCORE_CHUNK = 262_144
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def embed_images(model, images_uint8, mean, std, device="cpu", batch_size=EMBED_BATCH):
     """Return the embeddings of uint8 images ``(n, 28, 28)`` as float32 ``(n, embedding_dim)``.
 
@@ -20,7 +20,8 @@ def embed_images(model, images_uint8, mean, std, device="cpu", batch_size=EMBED_
     images = torch.from_numpy(np.array(images_uint8, copy=True))
     parts = []
     for start in range(0, len(images), batch_size):
-        batch = normalize(images[start:start + batch_size], mean, std).to(device)
+        batch = normalize(images[start:start + batch_size], mean, std)
+        batch = batch.to(device, memory_format=torch.channels_last)
         parts.append(model(batch).float().cpu())
     return torch.cat(parts).numpy()
 

@@ -15,6 +15,7 @@ class ModelConfig:
     embedding_dim: int = 32
     channels: tuple = (32, 64)
     hidden: int = 256
+    unit_norm: bool = False  # scale embeddings to length 1, so distances lie in [0, 2]
 
     def to_dict(self):
         return {**asdict(self), "channels": list(self.channels)}
@@ -58,7 +59,10 @@ class EmbeddingNet(nn.Module):
         )
 
     def forward(self, images):
-        return self.head(self.features(images))  # (batch, embedding_dim)
+        embeddings = self.head(self.features(images))  # (batch, embedding_dim)
+        if self.config.unit_norm:
+            embeddings = nn.functional.normalize(embeddings, dim=1)
+        return embeddings
 
 
 def normalize(images_uint8, mean, std):
