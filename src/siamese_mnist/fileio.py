@@ -3,6 +3,7 @@
 import contextlib
 import csv
 import json
+import math
 import os
 import tempfile
 from pathlib import Path
@@ -33,8 +34,20 @@ def write_text(path, text):
         tmp.write_text(text, encoding="utf-8")
 
 
+def finite_or_none(value):
+    """Replace NaN and infinities, recursively, by None: strict JSON has no such numbers."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: finite_or_none(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite_or_none(item) for item in value]
+    return value
+
+
 def write_json(path, obj):
-    write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
+    """Write `obj` as strict JSON; undefined metrics (NaN) become null."""
+    write_text(path, json.dumps(finite_or_none(obj), indent=2, allow_nan=False) + "\n")
 
 
 def write_csv(path, header, rows):
