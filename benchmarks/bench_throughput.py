@@ -25,7 +25,8 @@ from siamese_mnist.data import get_splits, load_dataset  # noqa: E402
 from siamese_mnist.loss import contrastive_loss, pair_distances  # noqa: E402
 from siamese_mnist.model import EmbeddingNet  # noqa: E402
 from siamese_mnist.pairs import build_pair_set  # noqa: E402
-from siamese_mnist.train import TrainConfig, train  # noqa: E402
+from siamese_mnist.config import TrainConfig  # noqa: E402
+from siamese_mnist.train import train  # noqa: E402
 
 
 def bare_images_per_second(config, steps):

@@ -13,7 +13,7 @@ from siamese_mnist.checkpoint import (
 from siamese_mnist.cli import main
 from siamese_mnist.errors import UserError
 from siamese_mnist.model import EmbeddingNet, ModelConfig
-from siamese_mnist.train import TrainConfig
+from siamese_mnist.config import TrainConfig
 
 
 class CreatesMarker:

@@ -4,7 +4,7 @@ import errno
 
 import pytest
 
-from siamese_mnist import cli
+from siamese_mnist import cli, pair_commands
 from siamese_mnist.cli import main
 from siamese_mnist.errors import UserError
 
@@ -17,7 +17,7 @@ def fail_with(exc):
 
 
 def test_user_error_exit_2(monkeypatch, capsys):
-    monkeypatch.setattr(cli, "load_splits", fail_with(UserError("the value is wrong; fix it")))
+    monkeypatch.setattr(pair_commands, "load_splits", fail_with(UserError("the value is wrong; fix it")))
     assert main(["data"]) == 2
     out, err = capsys.readouterr()
     assert err == "error: the value is wrong; fix it\n"
@@ -26,7 +26,7 @@ def test_user_error_exit_2(monkeypatch, capsys):
 
 def test_system_error_exit_1(monkeypatch, capsys):
     disk_full = OSError(errno.ENOSPC, "No space left on device")
-    monkeypatch.setattr(cli, "load_splits", fail_with(disk_full))
+    monkeypatch.setattr(pair_commands, "load_splits", fail_with(disk_full))
     assert main(["data"]) == 1
     _, err = capsys.readouterr()
     assert err == "error: [Errno 28] No space left on device\n"
@@ -34,7 +34,7 @@ def test_system_error_exit_1(monkeypatch, capsys):
 
 @pytest.mark.parametrize("argv", [["--debug", "data"], ["data", "--debug"]])
 def test_debug_reraises(monkeypatch, argv):
-    monkeypatch.setattr(cli, "load_splits", fail_with(OSError(errno.ENOSPC, "No space left on device")))
+    monkeypatch.setattr(pair_commands, "load_splits", fail_with(OSError(errno.ENOSPC, "No space left on device")))
     with pytest.raises(OSError):
         main(argv)
 
@@ -48,7 +48,7 @@ def test_debug_before_command_not_reset(monkeypatch):
 
 
 def test_ctrl_c_outside_training_exit_130(monkeypatch, capsys):
-    monkeypatch.setattr(cli, "load_splits", fail_with(KeyboardInterrupt()))
+    monkeypatch.setattr(pair_commands, "load_splits", fail_with(KeyboardInterrupt()))
     assert main(["data"]) == 130
     _, err = capsys.readouterr()
     assert err == "interrupted\n"

@@ -10,7 +10,7 @@ from siamese_mnist.data import load_dataset
 from siamese_mnist.embed import embed_images, pair_distances_from_embeddings
 from siamese_mnist.model import EmbeddingNet
 from siamese_mnist.preprocess import MAX_PIXELS
-from siamese_mnist.train import TrainConfig
+from siamese_mnist.config import TrainConfig
 
 N_CANDIDATES = 300
 N_PAIRS = 4

@@ -17,13 +17,12 @@ import re
 import torch
 
 from siamese_mnist.errors import UserError
+from siamese_mnist.config import CHECKPOINT_NAME, MODEL_NAME
 from siamese_mnist.fileio import atomic_path
 from siamese_mnist.model import EmbeddingNet, ModelConfig
 
 FORMAT = "siamese-mnist-checkpoint/1"
 TRAINING_FORMAT = "siamese-mnist-training-state/1"
-CHECKPOINT_NAME = "checkpoint.pt"
-MODEL_NAME = "model.pt"
 
 TRAINING_KEYS = ("model_config", "model_state", "train_config", "normalization", "history",
                  "optimizer_state", "scheduler_state", "numpy_rng", "augment_rng", "torch_rng",
@@ -141,7 +140,7 @@ def build_model(state, path, expected=None):
     if expected is not None and config != expected:
         differences = describe_mismatch(expected, weights, "in the checkpoint", "expected") or [
             f"{name} {getattr(config, name)!r} in the checkpoint, {getattr(expected, name)!r} expected"
-            for name in ("embedding_dim", "channels", "hidden", "unit_norm")
+            for name in ("embedding_dim", "channels", "hidden")
             if getattr(config, name) != getattr(expected, name)
         ]
         raise UserError(f"{path}: different architecture: {', '.join(differences)}")

@@ -1,30 +1,22 @@
-"""Command-line interface: ``siamese-mnist run|data|train|evaluate``."""
+"""Command-line interface: the argument parser and ``main``.
+
+The handlers live in `commands` (run, train, evaluate, report, compare,
+serve) and `pair_commands` (data, pairs); they are imported only once the
+command is known.
+"""
 
 import argparse
-from dataclasses import replace
+import importlib
 import logging
-import shlex
 import sys
-import time
-from pathlib import Path
-
-import numpy as np
 
 from siamese_mnist import __version__
-from siamese_mnist.checkpoint import CHECKPOINT_NAME, build_model, load_checkpoint, load_training_state
-from siamese_mnist.data import DEFAULT_VAL_SIZE, SPLITS, describe
+from siamese_mnist.config import CHECKPOINT_NAME, PRESETS, TrainConfig
+from siamese_mnist.data import DEFAULT_VAL_SIZE, SPLITS
 from siamese_mnist.errors import UserError
-from siamese_mnist.pair_audit import audit_pair_file, count_table, resolve_split
-from siamese_mnist.pairs import build_pair_set, minimum_size, read_pair_file, write_pairs_csv
-from siamese_mnist.pipeline import (
-    evaluate_stage, load_pair_file, load_splits, prepare_out_dir, print_summary, run_config,
-    save_test_pairs, train_stage,
-)
-from siamese_mnist.fileio import write_json
 from siamese_mnist.interrupt import TrainingInterrupted
 from siamese_mnist.report_text import LANGUAGES
 from siamese_mnist.threshold import METHODS
-from siamese_mnist.train import PRESETS, TrainConfig
 
 log = logging.getLogger("siamese_mnist")
 DEFAULTS = TrainConfig()
@@ -91,163 +83,6 @@ def add_threshold_option(parser, default):
                              f"(default: {default or 'the checkpoint method'})")
 
 
-def train_config_from(args):
-    """Start from the preset and apply every training option given on the command line."""
-    config = TrainConfig.preset(args.preset)
-    given = {name: getattr(args, name, None) for name in (
-        "epochs", "batch_size", "images_per_batch", "images_per_epoch", "lr", "margin",
-        "embedding_dim", "augment", "val_pairs", "test_pairs", "threshold_method")}
-    given.update(val_size=args.val_size, seed=args.seed, device=args.device)
-    return replace(config, **{name: value for name, value in given.items() if value is not None})
-
-
-def default_out_dir():
-    return Path("runs") / time.strftime("%Y%m%d-%H%M%S")
-
-
-def command_data(args):
-    dataset, splits = load_splits(args.data_dir, args.mirror, not args.no_verify, args.val_size, args.seed)
-    print(describe(dataset, splits))
-
-
-def given_options(args):
-    """Return the names of the options whose value differs from the command's default."""
-    defaults = vars(build_parser().parse_args([args.command]))
-    return {name for name, value in vars(args).items()
-            if name in defaults and name != "handler" and value != defaults[name]}
-
-
-def resume_run(args):
-    """Load the training state of ``--resume RUN_DIR``; return the folder, settings and state.
-
-    The run continues with the settings stored in its checkpoint. A training
-    option given together with --resume must equal the stored value, except
-    --device, which may change.
-    """
-    run_dir = Path(args.resume)
-    path = run_dir / CHECKPOINT_NAME
-    if args.out is not None and Path(args.out) != run_dir:
-        raise UserError(f"--resume continues in {run_dir} itself; drop --out {args.out}")
-    if not path.is_file():
-        raise UserError(
-            f"--resume {run_dir}: {path} not found; pass a run folder written by 'siamese-mnist "
-            "train' or 'run' that completed an epoch or was stopped with Ctrl-C"
-        )
-    _, state = load_training_state(path)
-    config = TrainConfig.from_dict(state["train_config"])
-    build_model(state, path, expected=config.model_config())
-    given = given_options(args) - {"resume", "out", "force", "device", "debug", "data_dir",
-                                   "mirror", "no_verify", "lang"}
-    if "preset" in given:
-        raise UserError("--preset cannot be combined with --resume, which continues with the "
-                        f"settings stored in {path}; drop --preset")
-    stored = config.to_dict()
-    for name in sorted(given):
-        if name in stored and getattr(args, name) != stored[name]:
-            flag = "--no-augment" if name == "augment" else f"--{name.replace('_', '-')}"
-            raise UserError(
-                f"{flag} {getattr(args, name)} differs from the {stored[name]} that {run_dir} was "
-                f"started with; --resume continues with the stored settings, so drop {flag}"
-            )
-    if args.device != "auto":
-        config = replace(config, device=args.device)
-    prepare_out_dir(run_dir, force=True)
-    return run_dir, config, state
-
-
-def resume_command(args, out_dir):
-    """Return the command line that continues an interrupted run in `out_dir`."""
-    words = ["siamese-mnist", args.command, "--resume", str(out_dir)]
-    if args.data_dir:
-        words += ["--data-dir", args.data_dir]
-    if args.mirror:
-        words += ["--mirror", args.mirror]
-    if args.no_verify:
-        words.append("--no-verify")
-    if args.device != "auto":
-        words += ["--device", args.device]
-    return shlex.join(words)
-
-
-def command_train(args, evaluate_after=False):
-    if args.resume:
-        out_dir, config, resume = resume_run(args)
-    else:
-        config = train_config_from(args)
-        config.validate()
-        out_dir = prepare_out_dir(args.out or default_out_dir(), args.force)
-        resume = None
-    dataset, splits = load_splits(args.data_dir, args.mirror, not args.no_verify, config.val_size,
-                                  config.seed)
-    test_pairs = save_test_pairs(out_dir, splits["test"], config.test_pairs, config.seed) \
-        if evaluate_after else None
-    if resume is None:
-        write_json(out_dir / "config.json", run_config(config, dataset.folder, args.argv))
-    try:
-        model, state = train_stage(out_dir, splits, config, resume)
-    except TrainingInterrupted as exc:
-        raise TrainingInterrupted(
-            exc.signum, f"{exc}; continue with: {resume_command(args, out_dir)}"
-        ) from None
-    if evaluate_after:
-        metrics = evaluate_stage(out_dir, model, state, splits, test_pairs, device=config.device,
-                                 lang=args.lang)
-        print_summary(metrics, out_dir)
-    else:
-        print(f"checkpoint: {out_dir / 'model.pt'}")
-
-
-def command_evaluate(args):
-    if not args.checkpoint and not args.run:
-        raise UserError("evaluate needs --run RUN_DIR or --checkpoint model.pt")
-    checkpoint = Path(args.checkpoint) if args.checkpoint else Path(args.run) / "model.pt"
-    out_dir = Path(args.out) if args.out else checkpoint.parent
-    model, state = load_checkpoint(checkpoint)
-    config = state["train_config"]
-    dataset, splits = load_splits(args.data_dir, args.mirror, not args.no_verify, config["val_size"],
-                                  config["seed"])
-    # The pair file is checked before --out is created, so a bad file leaves no folder behind.
-    test_pairs = load_pair_file(args.pairs, splits["test"])[0] if args.pairs else None
-    if args.out:
-        prepare_out_dir(out_dir, args.force)
-    if test_pairs is None:
-        test_pairs = save_test_pairs(out_dir, splits["test"], args.test_pairs or config["test_pairs"],
-                                     config["seed"])
-    metrics = evaluate_stage(out_dir, model, state, splits, test_pairs,
-                             threshold_method=args.threshold_method, device=args.device,
-                             lang=args.lang)
-    print_summary(metrics, out_dir)
-
-
-def command_pairs_build(args):
-    _, splits = load_splits(args.data_dir, args.mirror, not args.no_verify, args.val_size, args.seed)
-    pairs = build_pair_set(splits[args.split].labels, args.size, args.seed,
-                           minimum=minimum_size(args.split))
-    try:
-        write_pairs_csv(args.out, pairs)
-    except OSError as exc:
-        raise UserError(f"cannot write {args.out}: {exc.strerror}; choose another path") from None
-    print(f"wrote {args.out}: {len(pairs)} pairs over the {args.split} split (seed {args.seed})")
-
-
-def load_pair_file_and_split(args):
-    """Read FILE first, so that a bad file fails before the dataset is loaded."""
-    pair_file = read_pair_file(args.file)
-    split_name = resolve_split(pair_file, args.split)
-    _, splits = load_splits(args.data_dir, args.mirror, not args.no_verify, args.val_size, args.seed)
-    return pair_file, splits[split_name]
-
-
-def command_pairs_stats(args):
-    print(count_table(*load_pair_file_and_split(args)), end="")
-
-
-def command_pairs_verify(args):
-    audit = audit_pair_file(*load_pair_file_and_split(args))
-    print(audit.report())
-    return 0 if audit.ok else 1
-
-
 def add_pairs_commands(commands):
     pairs = commands.add_parser("pairs", help="build, count and verify pair set files",
                                 description="Write a balanced pair set to a CSV file, print the "
@@ -267,7 +102,7 @@ def add_pairs_commands(commands):
                             f"(default: {DEFAULTS.test_pairs})")
     build.add_argument("-o", "--out", required=True, metavar="FILE",
                        help="CSV file to write; an existing file is replaced")
-    build.set_defaults(handler=command_pairs_build)
+    build.set_defaults(handler="pair_commands:command_pairs_build")
 
     stats = actions.add_parser("stats", help="print the count table of a pair file",
                                description="Print the count table of a pair file, with each "
@@ -276,7 +111,8 @@ def add_pairs_commands(commands):
                                 description="Check a pair file against the dataset: indices, "
                                             "labels, self-pairs, repeats and balance. Exit 0 with "
                                             "one OK line, or exit 1 and list the violations.")
-    for action, handler in ((stats, command_pairs_stats), (verify, command_pairs_verify)):
+    for action, handler in ((stats, "pair_commands:command_pairs_stats"),
+                            (verify, "pair_commands:command_pairs_verify")):
         add_data_options(action)
         action.add_argument("file", metavar="FILE",
                             help="pair CSV with the columns index_a,index_b,label_a,label_b,is_same")
@@ -286,41 +122,10 @@ def add_pairs_commands(commands):
         action.set_defaults(handler=handler)
 
 
-def command_compare(args):
-    from siamese_mnist.compare import compare_files, format_results, results_json
-
-    model, state = load_checkpoint(args.checkpoint)
-    results = compare_files(model, state, args.images, checkpoint=args.checkpoint)
-    print(results_json(results, args.checkpoint) if args.json else format_results(results))
-
-
-def command_serve(args):
-    from siamese_mnist.compare import checkpoint_threshold
-    from siamese_mnist.data import load_dataset
-    from siamese_mnist.serve import create_app, run_server
-
-    if args.neighbours < 1:
-        raise UserError(f"--neighbours {args.neighbours} must be at least 1")
-    model, state = load_checkpoint(args.checkpoint)
-    checkpoint_threshold(state, args.checkpoint)
-    dataset = load_dataset(args.data_dir, mirror=args.mirror, verify=not args.no_verify)
-    app = create_app(model, state, dataset.test_images, dataset.test_labels, neighbours=args.neighbours)
-    run_server(app, args.host, args.port)
-
-
 def add_lang_option(parser):
     parser.add_argument("--lang", choices=LANGUAGES, default="en",
                         help="language of report.md and report.html: en (English) or zh "
                              "(Simplified Chinese) (default: en)")
-
-
-def command_report(args):
-    from siamese_mnist.report import rebuild_report
-
-    markdown, page = rebuild_report(args.run_dir, args.out, args.lang, data_dir=args.data_dir,
-                                    mirror=args.mirror, verify=not args.no_verify, device=args.device)
-    print(f"report: {page}")
-    print(f"markdown: {markdown}")
 
 
 def build_parser():
@@ -346,13 +151,13 @@ def build_parser():
     run.add_argument("--force", action="store_true", help="write into a non-empty --out folder")
     add_resume_option(run)
     add_lang_option(run)
-    run.set_defaults(handler=lambda args: command_train(args, evaluate_after=True))
+    run.set_defaults(handler="commands:command_run")
 
     data = commands.add_parser("data", help="check the MNIST files and print split sizes",
                                description="Locate (or download) and verify the MNIST files, then "
                                            "print counts per split and digit.")
     add_data_options(data)
-    data.set_defaults(handler=command_data)
+    data.set_defaults(handler="pair_commands:command_data")
 
     train = commands.add_parser("train", help="train a model and choose its threshold",
                                 description="Train the embedding network and store it, with the "
@@ -363,7 +168,7 @@ def build_parser():
     train.add_argument("--out", help="run folder (default: runs/<timestamp>)")
     train.add_argument("--force", action="store_true", help="write into a non-empty --out folder")
     add_resume_option(train)
-    train.set_defaults(handler=command_train)
+    train.set_defaults(handler="commands:command_train")
 
     evaluate = commands.add_parser("evaluate", help="score test pairs with a trained model",
                                    description="Score the balanced test pairs (or --pairs FILE) with "
@@ -380,7 +185,7 @@ def build_parser():
                           help="where to compute embeddings (default: auto)")
     add_threshold_option(evaluate, None)
     add_lang_option(evaluate)
-    evaluate.set_defaults(handler=command_evaluate)
+    evaluate.set_defaults(handler="commands:command_evaluate")
 
     report = commands.add_parser("report", help="draw the figures and write the report of a run again",
                                  description="Rebuild the figures, report.md and report.html of a run "
@@ -392,7 +197,7 @@ def build_parser():
                         help="where to compute embeddings (default: auto)")
     add_lang_option(report)
     add_data_options(report, split_options=False)
-    report.set_defaults(handler=command_report)
+    report.set_defaults(handler="commands:command_report")
 
     compare = commands.add_parser("compare", help="say whether image files show the same digit",
                                   description="Compare image files two at a time (A with B, C with D, "
@@ -403,7 +208,7 @@ def build_parser():
     compare.add_argument("images", nargs="+", metavar="IMAGE",
                          help="PNG, JPEG, BMP, GIF or WebP files, in pairs; any size, grey or colour, "
                               "dark digit on light paper or light on dark")
-    compare.set_defaults(handler=command_compare)
+    compare.set_defaults(handler="commands:command_compare")
 
     serve = commands.add_parser("serve", help="open a local web page to draw and compare two digits",
                                 description="Serve a web page with two drawing areas (or uploads) "
@@ -417,7 +222,7 @@ def build_parser():
     serve.add_argument("--neighbours", type=int, default=5,
                        help="nearest test digits shown for each input (default: 5)")
     add_data_options(serve, split_options=False)
-    serve.set_defaults(handler=command_serve)
+    serve.set_defaults(handler="commands:command_serve")
 
     add_pairs_commands(commands)
     add_debug_option_to_commands(commands)
@@ -441,6 +246,13 @@ def add_debug_option_to_commands(commands):
                 add_debug_option_to_commands(action)
 
 
+def resolve_handler(reference):
+    """Import the handler named ``module:function`` only now, so that a command
+    that needs no model does not pay for importing torch."""
+    module_name, function_name = reference.split(":")
+    return getattr(importlib.import_module(f"siamese_mnist.{module_name}"), function_name)
+
+
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -448,7 +260,7 @@ def main(argv=None):
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING,
                         format="%(levelname)s: %(message)s")
     try:
-        status = args.handler(args)
+        status = resolve_handler(args.handler)(args)
     except TrainingInterrupted as exc:
         print(exc, file=sys.stderr)
         return exc.exit_code

@@ -287,6 +287,12 @@ def get_splits(dataset, val_size=DEFAULT_VAL_SIZE, seed=0):
     }
 
 
+def load_splits(data_dir, mirror, verify, val_size, seed):
+    """Load the dataset (see `load_dataset`) and return it with its three splits."""
+    dataset = load_dataset(data_dir, mirror=mirror, verify=verify)
+    return dataset, get_splits(dataset, val_size, seed)
+
+
 def describe(dataset, splits):
     """Return the text that ``siamese-mnist data`` prints."""
     lines = [f"Data folder: {dataset.folder}",

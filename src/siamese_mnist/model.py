@@ -1,28 +1,9 @@
 """The shared-weight embedding network of the Siamese pair model."""
 
-from dataclasses import asdict, dataclass
-
-import torch
 from torch import nn
 
+from siamese_mnist.config import ModelConfig
 from siamese_mnist.errors import UserError
-
-
-@dataclass(frozen=True)
-class ModelConfig:
-    """Architecture settings, stored in every checkpoint."""
-
-    embedding_dim: int = 32
-    channels: tuple = (32, 64)
-    hidden: int = 256
-    unit_norm: bool = False  # scale embeddings to length 1, so distances lie in [0, 2]
-
-    def to_dict(self):
-        return {**asdict(self), "channels": list(self.channels)}
-
-    @classmethod
-    def from_dict(cls, values):
-        return cls(**{**values, "channels": tuple(values["channels"])})
 
 
 def conv_block(in_channels, out_channels):
@@ -39,8 +20,8 @@ class EmbeddingNet(nn.Module):
     """Map ``(batch, 1, 28, 28)`` normalized images to ``(batch, embedding_dim)`` embeddings.
 
     LeNet-5 layout with BatchNorm: two 5x5 convolutions (28 -> 24 -> 12 -> 8 -> 4
-    pixels after pooling) and two linear layers. Both images of a pair go through this one network, which is what makes
-    the pair model Siamese. Because of BatchNorm, embed both images of every
+    pixels after pooling) and two linear layers. Both images of a pair go
+    through this one network, which is what makes the pair model Siamese. Because of BatchNorm, embed both images of every
     pair in one batch during training, and call ``eval()`` before scoring.
     """
 
@@ -59,10 +40,7 @@ class EmbeddingNet(nn.Module):
         )
 
     def forward(self, images):
-        embeddings = self.head(self.features(images))  # (batch, embedding_dim)
-        if self.config.unit_norm:
-            embeddings = nn.functional.normalize(embeddings, dim=1)
-        return embeddings
+        return self.head(self.features(images))  # (batch, embedding_dim)
 
 
 def normalize(images_uint8, mean, std):

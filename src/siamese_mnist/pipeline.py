@@ -10,7 +10,6 @@ from pathlib import Path
 import numpy as np
 
 from siamese_mnist.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
-from siamese_mnist.data import get_splits, load_dataset
 from siamese_mnist.embed import embed_images, pair_distances_from_embeddings
 from siamese_mnist.errors import UserError
 from siamese_mnist.fileio import write_csv, write_json, write_text
@@ -61,11 +60,6 @@ def prepare_out_dir(path, force=False):
     except OSError as exc:
         raise UserError(f"--out {path} is not writable ({exc.strerror}); choose another folder") from None
     return path
-
-
-def load_splits(data_dir, mirror, verify, val_size, seed):
-    dataset = load_dataset(data_dir, mirror=mirror, verify=verify)
-    return dataset, get_splits(dataset, val_size, seed)
 
 
 def save_test_pairs(out_dir, split, n_pairs, seed):

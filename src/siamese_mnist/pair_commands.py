@@ -1,0 +1,43 @@
+"""Handlers of the commands that need no model: data and pairs build/stats/verify.
+
+They import no torch, so they start quickly.
+"""
+
+from siamese_mnist.data import describe, load_splits
+from siamese_mnist.errors import UserError
+from siamese_mnist.pair_audit import audit_pair_file, count_table, resolve_split
+from siamese_mnist.pairs import build_pair_set, minimum_size, read_pair_file, write_pairs_csv
+
+
+def command_data(args):
+    dataset, splits = load_splits(args.data_dir, args.mirror, not args.no_verify, args.val_size, args.seed)
+    print(describe(dataset, splits))
+
+
+def command_pairs_build(args):
+    _, splits = load_splits(args.data_dir, args.mirror, not args.no_verify, args.val_size, args.seed)
+    pairs = build_pair_set(splits[args.split].labels, args.size, args.seed,
+                           minimum=minimum_size(args.split))
+    try:
+        write_pairs_csv(args.out, pairs)
+    except OSError as exc:
+        raise UserError(f"cannot write {args.out}: {exc.strerror}; choose another path") from None
+    print(f"wrote {args.out}: {len(pairs)} pairs over the {args.split} split (seed {args.seed})")
+
+
+def load_pair_file_and_split(args):
+    """Read FILE first, so that a bad file fails before the dataset is loaded."""
+    pair_file = read_pair_file(args.file)
+    split_name = resolve_split(pair_file, args.split)
+    _, splits = load_splits(args.data_dir, args.mirror, not args.no_verify, args.val_size, args.seed)
+    return pair_file, splits[split_name]
+
+
+def command_pairs_stats(args):
+    print(count_table(*load_pair_file_and_split(args)), end="")
+
+
+def command_pairs_verify(args):
+    audit = audit_pair_file(*load_pair_file_and_split(args))
+    print(audit.report())
+    return 0 if audit.ok else 1
