@@ -27,9 +27,10 @@ def run_once(seed, data_dir, extra, out_dir):
     if data_dir:
         command += ["--data-dir", data_dir]
     started = time.perf_counter()
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    # wait4 gives this child's own resource usage; ru_maxrss is in KiB on Linux.
-    _, status, usage = os.wait4(process.pid, 0)
+    with open(out_dir.parent / f"{out_dir.name}.log", "wb") as log:
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.PIPE)
+        # wait4 gives this child's own resource usage; ru_maxrss is in KiB on Linux.
+        _, status, usage = os.wait4(process.pid, 0)
     wall = time.perf_counter() - started
     stderr = process.stderr.read().decode(errors="replace")
     process.stderr.close()
@@ -45,13 +46,18 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", help="MNIST folder (default: $SIAMESE_MNIST_DATA or the cache)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="seeds (default: 0 1 2)")
+    parser.add_argument("--keep", metavar="DIR",
+                        help="keep the run folders and their console output (seedN.log) in DIR "
+                             "(default: a temporary folder, removed at the end)")
     parser.add_argument("extra", nargs="*", help="extra options for 'siamese-mnist run', after --")
     args = parser.parse_args(argv)
 
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(args.keep or tmp)
+        folder.mkdir(parents=True, exist_ok=True)
         for seed in args.seeds:
-            rows.append(run_once(seed, args.data_dir, args.extra, Path(tmp) / f"seed{seed}"))
+            rows.append(run_once(seed, args.data_dir, args.extra, folder / f"seed{seed}"))
             print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
 
     print(f"Machine: {describe()}\n")
