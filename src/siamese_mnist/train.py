@@ -226,7 +226,12 @@ def train(splits, val_pairs, config, on_epoch=None, on_step=None, checkpoint_pat
                 batch = random_affine(batch, generator)
             batch = batch.to(device, memory_format=torch.channels_last)
             embeddings = model(batch)  # (images_per_batch, embedding_dim)
-            distances = pair_distances(embeddings[position_a], embeddings[position_b])  # (batch_size,)
+            # On the CPU with several threads, the backward pass of embeddings[positions]
+            # adds gradients in a varying order; index_select's backward does not.
+            distances = pair_distances(
+                embeddings.index_select(0, torch.from_numpy(position_a).to(device)),
+                embeddings.index_select(0, torch.from_numpy(position_b).to(device)),
+            )  # (batch_size,)
             loss = contrastive_loss(distances, torch.from_numpy(is_same).to(device), config.margin)
 
             # Checked before the update, so the weights and the saved checkpoint stay finite.
