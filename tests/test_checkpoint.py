@@ -160,8 +160,8 @@ def test_training_state_missing_keys(tmp_path):
 
 
 @pytest.mark.parametrize("content, reason", [
-    (b"", "not a readable checkpoint"),
-    (b"hello, this is text", "not a readable checkpoint"),
+    (b"", "not a checkpoint file, or a damaged one"),
+    (b"hello, this is text", "not a checkpoint file, or a damaged one"),
 ])
 def test_not_a_checkpoint(tmp_path, content, reason):
     path = tmp_path / "model.pt"
@@ -175,7 +175,7 @@ def test_truncated_checkpoint(tmp_path):
     save_model(path)
     data = path.read_bytes()
     path.write_bytes(data[: len(data) // 2])
-    with pytest.raises(UserError, match="not a readable checkpoint"):
+    with pytest.raises(UserError, match="not a checkpoint file, or a damaged one"):
         load_checkpoint(path)
 
 

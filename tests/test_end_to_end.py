@@ -62,3 +62,13 @@ def test_train_log_one_row_per_epoch(short_run):
         rows = list(csv.DictReader(f))
     assert [int(r["epoch"]) for r in rows] == [1, 2]
     assert all(0.5 < float(r["val_accuracy"]) <= 1 for r in rows)
+
+
+def test_recorded_command_names_seed_and_data():
+    from siamese_mnist.config import TrainConfig
+    from siamese_mnist.pipeline import run_config
+
+    config = run_config(TrainConfig(seed=4), "/data/mnist", ["run", "--epochs", "3"])
+    assert config["command"] == "siamese-mnist run --epochs 3 --seed 4 --data-dir /data/mnist"
+    given = run_config(TrainConfig(seed=4), "/data/mnist", ["run", "--seed=4", "--data-dir", "x y"])
+    assert given["command"] == "siamese-mnist run --seed=4 --data-dir 'x y'"

@@ -1,4 +1,6 @@
 import json
+import os
+import stat
 
 import pytest
 
@@ -20,3 +22,12 @@ def test_failed_write_leaves_old_file(tmp_path):
             raise RuntimeError("interrupted")
     assert path.read_text() == "old"
     assert list(tmp_path.iterdir()) == [path]
+
+
+def test_written_file_follows_umask(tmp_path):
+    previous = os.umask(0o022)
+    try:
+        write_json(tmp_path / "a.json", {})
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE((tmp_path / "a.json").stat().st_mode) == 0o644

@@ -73,9 +73,10 @@ def read_state(path):
     except Exception as exc:  # noqa: BLE001
         # Garbage input makes the unpickler fail in many ways (KeyError,
         # EOFError, RuntimeError from the zip reader, ...); all mean the same here.
-        text = str(exc).strip()
-        detail = f"{type(exc).__name__}: {text.splitlines()[0]}" if text else type(exc).__name__
-        raise UserError(f"{path}: not a readable checkpoint ({detail}); train again") from None
+        raise UserError(
+            f"{path}: not a checkpoint file, or a damaged one (torch.load failed with "
+            f"{type(exc).__name__}); pass the model.pt written by 'siamese-mnist train' or 'run'"
+        ) from None
     if not isinstance(state, dict):
         raise UserError(f"{path}: not a siamese-mnist checkpoint (it contains a {type(state).__name__})")
     return state

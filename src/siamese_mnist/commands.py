@@ -8,12 +8,15 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
+
 from siamese_mnist.checkpoint import build_model, load_checkpoint, load_training_state
 from siamese_mnist.config import CHECKPOINT_NAME, TrainConfig
+from siamese_mnist.data import load_splits
 from siamese_mnist.errors import UserError
 from siamese_mnist.fileio import write_json
 from siamese_mnist.interrupt import TrainingInterrupted
-from siamese_mnist.data import load_splits
+from siamese_mnist.pairs import MIN_TEST_PAIRS, check_size
 from siamese_mnist.pipeline import (
     evaluate_stage, load_pair_file, prepare_out_dir, print_summary, run_config, save_test_pairs,
     train_stage,
@@ -105,10 +108,16 @@ def command_train(args, evaluate_after=False):
     else:
         config = train_config_from(args)
         config.validate()
-        out_dir = prepare_out_dir(args.out or default_out_dir(), args.force)
         resume = None
     dataset, splits = load_splits(args.data_dir, args.mirror, not args.no_verify, config.val_size,
                                   config.seed)
+    if resume is None:
+        # Pair set sizes depend on the classes in the data; checking them before
+        # the run folder exists means a rejected size leaves no empty folder.
+        check_size(config.val_pairs, len(np.unique(splits["val"].labels)))
+        if evaluate_after:
+            check_size(config.test_pairs, len(np.unique(splits["test"].labels)), MIN_TEST_PAIRS)
+        out_dir = prepare_out_dir(args.out or default_out_dir(), args.force)
     test_pairs = save_test_pairs(out_dir, splits["test"], config.test_pairs, config.seed) \
         if evaluate_after else None
     if resume is None:

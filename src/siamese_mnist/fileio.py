@@ -9,6 +9,12 @@ import tempfile
 from pathlib import Path
 
 
+def current_umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def atomic_path(path):
     """Yield a temporary path beside `path` and rename it onto `path` on success.
@@ -22,6 +28,9 @@ def atomic_path(path):
     os.close(fd)
     try:
         yield Path(tmp)
+        # mkstemp creates the file readable by its owner only; give it the
+        # permissions a plain open() would have given under the user's umask.
+        os.chmod(tmp, 0o666 & ~current_umask())
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

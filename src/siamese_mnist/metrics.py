@@ -32,11 +32,11 @@ def pair_metrics(distances, is_same, threshold):
         ap = float(average_precision_score(is_same, scores))
     else:
         pr_auc = roc = ap = float("nan")
-    tpr = recall
-    tnr = tn / (tn + fp) if tn + fp else 0.0
+    # Balanced accuracy needs both classes: with one missing, it is undefined (NaN).
+    balanced = (tp / (tp + fn) + tn / (tn + fp)) / 2 if both_classes else float("nan")
     return {
         "accuracy": (tp + tn) / len(is_same),
-        "balanced_accuracy": (tpr + tnr) / 2,
+        "balanced_accuracy": balanced,
         "precision": precision,
         "recall": recall,
         "f1": f1,
@@ -72,6 +72,9 @@ def equal_error_rate(distances, is_same):
     (0.0, 0.5)
     """
     counts = sweep(distances, is_same)
+    if counts.positives == 0 or counts.negatives == 0:
+        # One of the two error rates has no pairs to count, so there is no crossing.
+        return float("nan"), float("nan")
     false_accept = counts.fpr
     false_reject = 1 - counts.recall
     best = int(np.argmin(np.round(np.abs(false_accept - false_reject), 12)))

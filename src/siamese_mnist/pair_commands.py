@@ -23,6 +23,10 @@ def command_pairs_build(args):
     except OSError as exc:
         raise UserError(f"cannot write {args.out}: {exc.strerror}; choose another path") from None
     print(f"wrote {args.out}: {len(pairs)} pairs over the {args.split} split (seed {args.seed})")
+    if args.split != "test":
+        # The file has no split column, and the validation split itself depends on the seed.
+        print(f"check it with: siamese-mnist pairs verify {args.out} --split {args.split} "
+              f"--seed {args.seed} --val-size {args.val_size}")
 
 
 def load_pair_file_and_split(args):
@@ -38,6 +42,11 @@ def command_pairs_stats(args):
 
 
 def command_pairs_verify(args):
-    audit = audit_pair_file(*load_pair_file_and_split(args))
+    pair_file, split = load_pair_file_and_split(args)
+    audit = audit_pair_file(pair_file, split)
     print(audit.report())
+    if not audit.ok and args.split is None and pair_file.split is None:
+        print("  hint: the file has no split column, so it was checked against the test split; "
+              "for a file built over another split, pass the --split, --seed and --val-size "
+              "it was built with")
     return 0 if audit.ok else 1

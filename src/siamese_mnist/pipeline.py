@@ -2,6 +2,7 @@
 
 import json
 import logging
+import math
 import shlex
 import sys
 import tempfile
@@ -74,7 +75,13 @@ def save_test_pairs(out_dir, split, n_pairs, seed):
 
 def run_config(train_config, data_dir, argv=None):
     """Return the content of ``config.json``; `argv` is the command line after the program name."""
-    arguments = sys.argv[1:] if argv is None else argv
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    # The seed and the data folder can come from defaults and $SIAMESE_MNIST_DATA;
+    # naming them makes the command reproduce the run on another shell too.
+    if not any(word == "--seed" or word.startswith("--seed=") for word in arguments):
+        arguments += ["--seed", str(train_config.seed)]
+    if not any(word == "--data-dir" or word.startswith("--data-dir=") for word in arguments):
+        arguments += ["--data-dir", str(data_dir)]
     return {
         "train": train_config.to_dict(),
         "data_dir": str(data_dir),
@@ -204,8 +211,9 @@ def print_summary(metrics, out_dir):
     n_pos, n_neg = confusion["tp"] + confusion["fn"], confusion["fp"] + confusion["tn"]
     if n_pos != n_neg:
         # Plain accuracy rewards guessing the majority class when the pairs are not 1:1.
-        print(f"balanced accuracy: {metrics['balanced_accuracy']:.4f} ({n_pos} positive, "
-              f"{n_neg} negative pairs)")
+        balanced = metrics["balanced_accuracy"]
+        value = "undefined" if balanced is None or math.isnan(balanced) else f"{balanced:.4f}"
+        print(f"balanced accuracy: {value} ({n_pos} positive, {n_neg} negative pairs)")
     print(f"threshold: {metrics['threshold']:.6f} ({metrics['threshold_method']}, "
           f"chosen on validation pairs)")
     print(f"run folder: {out_dir}")

@@ -9,6 +9,7 @@ import base64
 import csv
 import html
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,7 +32,7 @@ REPORT_KEYS = ("threshold_methods", "pair_type_accuracy", "errors", "eer", "spli
 
 def rate(value):
     """Format an accuracy-like value as the report prints it."""
-    return "none" if value is None else f"{value:.4f}"
+    return "none" if value is None or math.isnan(value) else f"{value:.4f}"
 
 
 def distance(value):

@@ -48,10 +48,11 @@ TEXT = {
         "time_value": "{seconds} s",
 
         "counts": "Test pair set",
-        "counts_text": "The test pairs are built from the 10,000 MNIST test images: half of them show "
-                       "the same digit twice (positive types), half show two different digits "
-                       "(negative types), with the same count for every type of each kind. The table "
-                       "is recounted from the labels of the scored pairs.",
+        "counts_text": "The table counts the scored pairs by type, recounted from their labels. "
+                       "The balanced test set that run and evaluate build from the 10,000 MNIST test "
+                       "images has half its pairs showing the same digit twice (positive types) and "
+                       "half showing two different digits (negative types), with the same count for "
+                       "every type of each kind; a pair file given with --pairs may differ.",
 
         "log": "Training log",
         "log_text": "One row per epoch, as written to train_log.csv. The validation accuracy uses "
@@ -173,9 +174,10 @@ TEXT = {
         "time_value": "{seconds} 秒",
 
         "counts": "测试数字对集合",
-        "counts_text": "测试对由 10,000 张 MNIST 测试图像构成：一半是同一数字的两张图像（正类型），"
-                       "一半是两个不同数字（负类型），同一种类中每个类型的数量相同。下表由被评估数字对的"
-                       "标签重新统计得出。",
+        "counts_text": "下表按类型统计被评估的数字对，由它们的标签重新计数。run 和 evaluate 从 10,000 张 "
+                       "MNIST 测试图像构建的均衡测试集中，一半是同一数字的两张图像（正类型），一半是两个"
+                       "不同数字（负类型），同一种类中每个类型的数量相同；用 --pairs 指定的数字对文件"
+                       "可能不同。",
 
         "log": "训练日志",
         "log_text": "每轮一行，与 train_log.csv 中的内容一致。验证准确率使用该轮结束后在验证对上"
