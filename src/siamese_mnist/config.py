@@ -32,7 +32,7 @@ class ModelConfig:
 class TrainConfig:
     """Everything that decides a training run; saved in config.json and the checkpoint."""
 
-    epochs: int = 16
+    epochs: int = 14
     batch_size: int = 2048  # pairs per step, half positive and half negative
     images_per_batch: int = 512  # distinct images embedded per step; pairs are formed among them
     lr: float = 3e-3
@@ -79,6 +79,6 @@ class TrainConfig:
 # Settings that differ from the TrainConfig defaults, per --preset.
 PRESETS = {
     "default": {},
-    "fast": {"epochs": 3, "images_per_epoch": 49_152, "images_per_batch": 256, "lr": 5e-3,
+    "fast": {"epochs": 3, "images_per_epoch": 55_296, "images_per_batch": 256, "lr": 5e-3,
              "channels": (16, 32), "hidden": 128, "augment": False},
 }
