@@ -58,3 +58,11 @@ def test_evaluate_needs_a_model(capsys):
     assert main(["evaluate"]) == 2
     _, err = capsys.readouterr()
     assert "evaluate needs --run RUN_DIR or --checkpoint model.pt" in err
+
+
+def test_rejected_size_leaves_no_folder(tmp_path, capsys, real_mnist):
+    out = tmp_path / "run"
+    assert main(["run", "--data-dir", str(real_mnist), "--out", str(out), "--test-pairs", "9001"]) == 2
+    _, err = capsys.readouterr()
+    assert "pair set size 9001 is invalid" in err
+    assert not out.exists()

@@ -308,8 +308,8 @@ def test_evaluate_unbalanced_file(capsys, tmp_path, real_mnist, short_run, built
     confusion = metrics["confusion"]
     assert confusion["tp"] + confusion["fn"] == 3000
     assert confusion["fp"] + confusion["tn"] == 0
-    assert f"balanced accuracy: {metrics['balanced_accuracy']:.4f} (3000 positive, 0 negative pairs)" \
-        in stdout
+    assert metrics["balanced_accuracy"] is None  # undefined without negative pairs
+    assert "balanced accuracy: undefined (3000 positive, 0 negative pairs)" in stdout
     distances = (out / "test_distances.csv").read_text().splitlines()
     assert len(distances) == 3001
     first = unbalanced_rows(built_9000)[1].split(",")
@@ -363,3 +363,17 @@ def test_balanced_evaluate_prints_no_balanced_accuracy(capsys, tmp_path, real_mn
     run_metrics = json.loads((short_run / "metrics.json").read_text())
     assert metrics["test_accuracy"] == run_metrics["test_accuracy"]
     assert np.isclose(metrics["balanced_accuracy"], metrics["test_accuracy"])
+
+
+def test_verify_val_file_hints_split(capsys, tmp_path, real_mnist):
+    path = tmp_path / "val.csv"
+    status, stdout, _ = run_cli(capsys, "pairs", "build", "--data-dir", real_mnist, "--split", "val",
+                                "--size", "900", "--seed", "3", "-o", path)
+    assert status == 0
+    assert f"pairs verify {path} --split val --seed 3 --val-size 5000" in stdout
+    status, _, stderr = run_cli(capsys, "pairs", "verify", "--data-dir", real_mnist, path)
+    assert status == 1
+    assert stderr.startswith("hint: the file has no split column")
+    status, _, _ = run_cli(capsys, "pairs", "verify", "--data-dir", real_mnist, path,
+                           "--split", "val", "--seed", "3")
+    assert status == 0

@@ -108,16 +108,23 @@ def command_train(args, evaluate_after=False):
     else:
         config = train_config_from(args)
         config.validate()
+        out_dir = Path(args.out or default_out_dir())
+        created = not out_dir.exists()
+        # The folder is checked first so that an unusable --out fails before any data is read.
+        prepare_out_dir(out_dir, args.force)
         resume = None
-    dataset, splits = load_splits(args.data_dir, args.mirror, not args.no_verify, config.val_size,
-                                  config.seed)
-    if resume is None:
-        # Pair set sizes depend on the classes in the data; checking them before
-        # the run folder exists means a rejected size leaves no empty folder.
-        check_size(config.val_pairs, len(np.unique(splits["val"].labels)))
-        if evaluate_after:
-            check_size(config.test_pairs, len(np.unique(splits["test"].labels)), MIN_TEST_PAIRS)
-        out_dir = prepare_out_dir(args.out or default_out_dir(), args.force)
+    try:
+        dataset, splits = load_splits(args.data_dir, args.mirror, not args.no_verify,
+                                      config.val_size, config.seed)
+        if resume is None:
+            check_size(config.val_pairs, len(np.unique(splits["val"].labels)))
+            if evaluate_after:
+                check_size(config.test_pairs, len(np.unique(splits["test"].labels)), MIN_TEST_PAIRS)
+    except UserError:
+        # A run rejected before writing anything leaves no empty folder behind.
+        if resume is None and created and not any(out_dir.iterdir()):
+            out_dir.rmdir()
+        raise
     test_pairs = save_test_pairs(out_dir, splits["test"], config.test_pairs, config.seed) \
         if evaluate_after else None
     if resume is None:

@@ -3,6 +3,8 @@
 They import no torch, so they start quickly.
 """
 
+import sys
+
 from siamese_mnist.data import describe, load_splits
 from siamese_mnist.errors import UserError
 from siamese_mnist.pair_audit import audit_pair_file, count_table, resolve_split
@@ -45,8 +47,10 @@ def command_pairs_verify(args):
     pair_file, split = load_pair_file_and_split(args)
     audit = audit_pair_file(pair_file, split)
     print(audit.report())
-    if not audit.ok and args.split is None and pair_file.split is None:
-        print("  hint: the file has no split column, so it was checked against the test split; "
+    label_mismatch = any(problem.kind in ("label_a", "label_b") and len(problem.positions)
+                         for problem in audit.row_problems)
+    if label_mismatch and args.split is None and pair_file.split is None:
+        print("hint: the file has no split column, so it was checked against the test split; "
               "for a file built over another split, pass the --split, --seed and --val-size "
-              "it was built with")
+              "it was built with", file=sys.stderr)
     return 0 if audit.ok else 1
