@@ -50,7 +50,7 @@ def preset_default(name):
 def add_train_options(parser):
     group = parser.add_argument_group("training (unset options take the --preset value)")
     group.add_argument("--preset", choices=tuple(PRESETS), default="default",
-                       help="'default' trains the full network for 14 epochs with augmentation; "
+                       help="'default' trains the full network for 15 epochs with augmentation; "
                             "'fast' trains a network with half the channels for 3 shorter epochs "
                             "without augmentation (default: default)")
     group.add_argument("--epochs", type=int,

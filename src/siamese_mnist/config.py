@@ -32,7 +32,7 @@ class ModelConfig:
 class TrainConfig:
     """Everything that decides a training run; saved in config.json and the checkpoint."""
 
-    epochs: int = 14
+    epochs: int = 15
     batch_size: int = 2048  # pairs per step, half positive and half negative
     images_per_batch: int = 512  # distinct images embedded per step; pairs are formed among them
     lr: float = 3e-3
