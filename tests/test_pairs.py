@@ -267,9 +267,9 @@ def test_large_file_round_trip(tmp_path):
 
 
 def test_usage_spread_when_types_compete_for_images():
-    # Two classes of 3 images and 4 pairs: each class serves 4 endpoints, so one image is used
-    # twice. A repair that stays within one pair type can leave a negative type with one
-    # distinct pair only; moving endpoints across types keeps the usage at 1 or 2.
+    # Two classes of 3 images and 4 pairs: each class serves 4 endpoints, so one image is
+    # used twice. A repair within one pair type can leave a negative type with one distinct
+    # pair only, so the builder moves endpoints across types and keeps usage at 1 or 2.
     labels = np.repeat([0, 1], 3)
     for seed in range(40):
         pairs = build_pair_set(labels, 4, seed)

@@ -74,8 +74,12 @@ def add_train_options(parser):
                        help="train without random rotation, scaling and shifts")
     group.add_argument("--val-pairs", type=int,
                        help=f"balanced validation pairs for the threshold ({preset_default('val_pairs')})")
-    group.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"),
-                       help="where to train; auto picks a GPU when present (default: auto)")
+    add_device_option(group, "where to train")
+
+
+def add_device_option(parser, purpose):
+    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"),
+                        help=f"{purpose}; auto picks a GPU when present (default: auto)")
 
 
 def add_threshold_option(parser, default):
@@ -182,8 +186,7 @@ def build_parser():
                           "(default: the checkpoint's)")
     evaluate.add_argument("--out", help="folder for the results (default: the checkpoint's folder)")
     evaluate.add_argument("--force", action="store_true", help="write into a non-empty --out folder")
-    evaluate.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"),
-                          help="where to compute embeddings (default: auto)")
+    add_device_option(evaluate, "where to compute embeddings")
     add_threshold_option(evaluate, None)
     add_lang_option(evaluate)
     evaluate.set_defaults(handler="commands:command_evaluate")
@@ -194,8 +197,7 @@ def build_parser():
                                              "model.pt; the data is read again for the images.")
     report.add_argument("run_dir", metavar="RUN_DIR", help="folder written by 'siamese-mnist run'")
     report.add_argument("--out", help="folder for the figures and the report (default: RUN_DIR)")
-    report.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"),
-                        help="where to compute embeddings (default: auto)")
+    add_device_option(report, "where to compute embeddings")
     add_lang_option(report)
     add_data_options(report, split_options=False)
     report.set_defaults(handler="commands:command_report")

@@ -26,11 +26,12 @@ from siamese_mnist.pipeline import (
 def train_config_from(args):
     """Start from the preset and apply every training option given on the command line."""
     config = TrainConfig.preset(args.preset)
-    given = {name: getattr(args, name, None) for name in (
+    from_command_line = {name: getattr(args, name, None) for name in (
         "epochs", "batch_size", "images_per_batch", "images_per_epoch", "lr", "margin",
         "embedding_dim", "augment", "val_pairs", "test_pairs", "threshold_method")}
-    given.update(val_size=args.val_size, seed=args.seed, device=args.device)
-    return replace(config, **{name: value for name, value in given.items() if value is not None})
+    from_command_line.update(val_size=args.val_size, seed=args.seed, device=args.device)
+    return replace(config, **{name: value for name, value in from_command_line.items()
+                              if value is not None})
 
 
 def default_out_dir():
@@ -65,13 +66,13 @@ def resume_run(args):
     _, state = load_training_state(path)
     config = TrainConfig.from_dict(state["train_config"])
     build_model(state, path, expected=config.model_config())
-    given = given_options(args) - {"resume", "out", "force", "device", "debug", "data_dir",
+    changed = given_options(args) - {"resume", "out", "force", "device", "debug", "data_dir",
                                    "mirror", "no_verify", "lang"}
-    if "preset" in given:
+    if "preset" in changed:
         raise UserError("--preset cannot be combined with --resume, which continues with the "
                         f"settings stored in {path}; drop --preset")
     stored = config.to_dict()
-    for name in sorted(given):
+    for name in sorted(changed):
         if name in stored and getattr(args, name) != stored[name]:
             flag = "--no-augment" if name == "augment" else f"--{name.replace('_', '-')}"
             raise UserError(
