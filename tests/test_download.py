@@ -7,6 +7,7 @@ real MNIST archives, the others fail in one way each.
 import gzip
 import http.server
 import logging
+import os
 import threading
 import time
 from pathlib import Path
@@ -159,9 +160,10 @@ def test_mirror_list_from_environment(tmp_path, server, capsys, monkeypatch):
     assert httpd.requests == [f"/html/{SMALL}.gz", f"/ok/{SMALL}.gz"]
 
 
-def test_cli_all_mirrors_fail(tmp_path, server, capsys):
+def test_cli_all_mirrors_fail(tmp_path, server, capsys, caplog):
     _, base = server
     folder = tmp_path / "mnist"
+    folder.mkdir()
     status = main(["data", "--data-dir", str(folder), "--mirror", f"{base}/404/,{base}/cut/"])
     _, err = capsys.readouterr()
     assert status == 2
@@ -169,7 +171,22 @@ def test_cli_all_mirrors_fail(tmp_path, server, capsys):
     assert "Traceback" not in err
     assert f"{base}/404/train-images-idx3-ubyte.gz: HTTP 404" in err
     assert f"{base}/cut/train-images-idx3-ubyte.gz: connection closed after" in err
+    assert "did not exist" not in err
+    assert warnings_in(caplog) == []  # each failure is reported once, in the error
     assert list(folder.iterdir()) == []
+
+
+def test_mistyped_folder_removed_after_failure(tmp_path, server, capsys):
+    _, base = server
+    typo = tmp_path / "dtaa"
+    folder = typo / "mnist"
+    status = main(["data", "--data-dir", str(folder), "--mirror", f"{base}/404/"])
+    _, err = capsys.readouterr()
+    assert status == 2
+    assert err.count("\n") == 1
+    assert err.rstrip().endswith(f"{folder} did not exist before, check the path")
+    assert not typo.exists()
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_later_run_restarts_cleanly(tmp_path, server, capsys, real_mnist):
@@ -185,6 +202,23 @@ def test_later_run_restarts_cleanly(tmp_path, server, capsys, real_mnist):
     assert "Checksums: verified" in out
     for name in FILE_NAMES:
         assert (tmp_path / f"{name}.gz").read_bytes() == (Path(real_mnist) / f"{name}.gz").read_bytes()
+
+
+def test_stale_temporary_file_deleted(tmp_path, server):
+    _, base = server
+    stale = tmp_path / f".{SMALL}.gz.old123.tmp"
+    live = tmp_path / f".{SMALL}.gz.new456.tmp"
+    other = tmp_path / ".train-labels-idx1-ubyte.gz.old789.tmp"
+    for path in (stale, live, other):
+        path.write_bytes(b"\x1f\x8b half")
+    hour_ago = time.time() - 3600
+    os.utime(stale, (hour_ago, hour_ago))
+    os.utime(other, (hour_ago, hour_ago))
+
+    download_files(tmp_path, [SMALL], mirror=f"{base}/ok/")
+    assert not stale.exists()
+    assert live.exists()  # may belong to a download still running
+    assert other.exists()  # belongs to a file that was not downloaded
 
 
 @pytest.mark.parametrize("value", ["ftp://example.invalid/mnist/", "mirror.local/mnist", " , "])

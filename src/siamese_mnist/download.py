@@ -1,11 +1,13 @@
 """Download missing MNIST files from mirrors, verified and written atomically."""
 
+import contextlib
 import gzip
 import hashlib
 import http.client
 import logging
 import os
 import tempfile
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -27,6 +29,9 @@ DEFAULT_MIRRORS = (
 )
 URL_SCHEMES = ("http", "https", "file")
 TIMEOUT_SECONDS = 30
+# A live download writes at least every TIMEOUT_SECONDS, so a temporary file
+# untouched for this long was left by a killed process.
+STALE_SECONDS = 600
 
 # Everything a bad mirror can raise: refused or dropped connections and timeouts
 # (OSError, which includes urllib's URLError and HTTPError), malformed HTTP
@@ -116,27 +121,66 @@ def describe_failure(url, exc):
 
 
 def prepare_data_dir(folder):
-    """Create `folder` and make sure files can be written there."""
+    """Create `folder` if needed and make sure files can be written there.
+
+    Returns the outermost folder that this call created, or None when
+    `folder` already existed.
+    """
+    created = None
+    for parent in (folder, *folder.parents):
+        if parent.exists():
+            break
+        created = parent
     try:
         folder.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=folder):
             pass
     except OSError as exc:
+        remove_empty_folders(folder, created)
         raise UserError(
             f"cannot write to data folder {folder}: {exc.strerror or exc}; "
             "pass --data-dir with a writable folder"
         ) from None
+    if created is not None:
+        log.info("created data folder %s", folder)
+    return created
+
+
+def remove_empty_folders(folder, outermost):
+    """Remove `folder` and its parents up to `outermost` while they are empty."""
+    if outermost is None:
+        return
+    for path in (folder, *folder.parents):
+        try:
+            path.rmdir()
+        except OSError:
+            return
+        if path == outermost:
+            return
+
+
+def remove_stale_temporary_files(final):
+    """Delete temporary files of `final` that no write has touched for `STALE_SECONDS`."""
+    cutoff = time.time() - STALE_SECONDS
+    for tmp in final.parent.glob(f".{final.name}.*.tmp"):
+        with contextlib.suppress(OSError):
+            if tmp.stat().st_mtime < cutoff:
+                tmp.unlink()
+                log.info("deleted stale temporary file %s", tmp)
 
 
 def download_files(folder, names, mirror=None, verify=True):
     """Download each IDX file in `names` as ``name.gz`` into `folder`.
 
-    Each mirror is tried in turn, and each failure is logged as a warning. A
-    file is written under a temporary name, checked (gzip, IDX header and,
+    Each mirror is tried in turn. When a later mirror delivers the file, the
+    failures before it are logged as warnings. When none does, the error lists
+    every failure and reports whether `folder` had to be created. A file is
+    written under a temporary name, checked (gzip, IDX header and,
     with `verify`, MD5) and only then renamed to its final name, so a failed,
     interrupted or wrong download never appears under the final name. A
     process killed outright (SIGKILL, power loss) can leave a hidden
-    ``.NAME.gz.*.tmp`` file, which is never read and can be deleted.
+    ``.NAME.gz.*.tmp`` file. It is never read, and the next download of the
+    same file deletes it once it is `STALE_SECONDS` old.
 
     Raises
     ------
@@ -148,27 +192,32 @@ def download_files(folder, names, mirror=None, verify=True):
 
     folder = Path(folder)
     bases = mirrors(mirror)
-    prepare_data_dir(folder)
+    created = prepare_data_dir(folder)
     for name in names:
         assert name in FILE_NAMES, name
         final = folder / f"{name}.gz"
+        remove_stale_temporary_files(final)
         failures = []
         for base in bases:
             url = base + final.name
             log.info("downloading %s", url)
             try:
                 with atomic_path(final) as tmp:
-                    fetch(url, tmp, name)
+                    fetch(url, tmp, f"{name} from {urllib.parse.urlsplit(url).netloc or base}")
                     check_download(tmp, url, name, verify)
             except DOWNLOAD_ERRORS as exc:
-                reason = describe_failure(url, exc)
-                failures.append(reason)
-                log.warning("download failed: %s", reason)
+                failures.append(describe_failure(url, exc))
                 continue
+            for reason in failures:
+                log.warning("download failed, used the next mirror: %s", reason)
             break
         else:
+            if created is not None:
+                remove_empty_folders(folder, created)
+            hint = (f"; {folder} did not exist before, check the path"
+                    if created is not None and not folder.exists() else "")
             raise UserError(
                 f"could not download {final.name} from any mirror ({'; '.join(failures)}); "
                 f"check the network or --mirror / ${MIRROR_ENV}, or copy the four MNIST IDX files "
-                f"into {folder}"
+                f"into {folder}{hint}"
             )
