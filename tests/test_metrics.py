@@ -107,8 +107,22 @@ def test_pair_type_accuracy_all_55_types():
 def test_worst_pair_types_order():
     rows = pair_type_accuracy([0, 0, 1, 0, 1, 2, 1], [0, 0, 1, 1, 0, 0, 2],
                               [True, False, True, True, False, True, False], [0, 1, 2])
-    worst = worst_pair_types(rows, 3)
+    worst, tied = worst_pair_types(rows, 3)
     assert [row["type"] for row in worst] == ["(1,2)", "(0,0)", "(0,1)"]
+    assert tied == 0
+
+
+def test_worst_pair_types_counts_cut_ties():
+    rows = pair_type_accuracy([0, 0, 1, 0, 1, 2, 1], [0, 0, 1, 1, 0, 0, 2],
+                              [True, False, True, True, False, True, False], [0, 1, 2])
+    worst, tied = worst_pair_types(rows, 2)
+    assert [row["type"] for row in worst] == ["(1,2)", "(0,0)"]
+    assert tied == 1  # (0,1) has the same accuracy, 0.5, as (0,0)
+
+
+def test_worst_pair_types_skips_error_free_types():
+    rows = pair_type_accuracy([0, 1, 0], [0, 1, 1], [True, True, True], [0, 1])
+    assert worst_pair_types(rows) == ([], 0)
 
 
 def test_worst_errors_by_hand():
@@ -144,4 +158,16 @@ def test_summary_lines_worst_types_and_methods():
     assert lines[3].startswith("* roc-youden")
     assert "0.150000" in lines[3]
     assert "EER 0.1250" in lines[6]
-    assert lines[7] == "worst pair types: (1,2) 0.0000 (0/1), (0,0) 0.5000 (1/2)"
+    assert lines[7] == ("worst pair types: (1,2) 0.0000 (0/1), (0,0) 0.5000 (1/2), "
+                        "and 1 more at 0.5000")
+
+
+def test_summary_lines_without_errors():
+    rows = pair_type_accuracy([0, 1, 0], [0, 1, 1], [True, True, True], [0, 1])
+    metrics = {
+        "threshold_methods": threshold_methods_table(VAL_DISTANCES, VAL_SAME, TEST_DISTANCES,
+                                                     TEST_SAME, "roc-youden"),
+        "precision": 1.0, "recall": 1.0, "f1": 1.0, "roc_auc": 1.0, "average_precision": 1.0,
+        "eer": 0.0, "pair_type_accuracy": rows,
+    }
+    assert summary_lines(metrics)[7] == "worst pair types: none, every pair type is error-free"

@@ -12,6 +12,7 @@ import pytest
 
 from siamese_mnist.cli import main
 from siamese_mnist.pipeline import print_summary
+from siamese_mnist.report_text import TEXT
 from siamese_mnist.plots import FIGURES
 from siamese_mnist.report_text import TEXT
 from siamese_mnist.threshold import METHODS
@@ -256,3 +257,7 @@ def test_report_html_images_decode_in_chromium(short_run, tmp_path):
     pixels = matplotlib.image.imread(screenshot)
     assert pixels.shape[:2] == (4000, 1280)
     assert pixels.std() > 0.05, "the screenshot is blank"
+
+
+def test_languages_have_same_text_keys():
+    assert set(TEXT["zh"]) == set(TEXT["en"])

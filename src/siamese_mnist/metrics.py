@@ -160,9 +160,17 @@ def pair_type_accuracy(label_a, label_b, correct, classes):
 
 
 def worst_pair_types(rows, count=5):
-    """Return the `count` types with the lowest accuracy; ties keep the count-table order."""
-    scored = [row for row in rows if row["accuracy"] is not None]
-    return sorted(scored, key=lambda row: row["accuracy"])[:count]
+    """Return up to `count` types with errors, lowest accuracy first.
+
+    Ties keep the count-table order, so a cut can fall inside a tie. The
+    second value is the number of types left out that have the same accuracy
+    as the last one shown.
+    """
+    with_errors = [row for row in rows if row["accuracy"] is not None and row["accuracy"] < 1]
+    ordered = sorted(with_errors, key=lambda row: row["accuracy"])
+    worst, rest = ordered[:count], ordered[count:]
+    tied = sum(row["accuracy"] == worst[-1]["accuracy"] for row in rest) if worst else 0
+    return worst, tied
 
 
 def worst_errors(distances, is_same, threshold, count=8):
@@ -222,7 +230,10 @@ def summary_lines(metrics, worst_count=5):
     lines.append(f"precision {metrics['precision']:.4f}, recall {metrics['recall']:.4f}, "
                  f"F1 {metrics['f1']:.4f}, ROC AUC {metrics['roc_auc']:.4f}, "
                  f"average precision {metrics['average_precision']:.4f}, EER {metrics['eer']:.4f}")
-    worst = worst_pair_types(metrics["pair_type_accuracy"], worst_count)
-    lines.append("worst pair types: " + ", ".join(
-        f"{row['type']} {row['accuracy']:.4f} ({row['correct']}/{row['pairs']})" for row in worst))
+    worst, tied = worst_pair_types(metrics["pair_type_accuracy"], worst_count)
+    listed = ", ".join(f"{row['type']} {row['accuracy']:.4f} ({row['correct']}/{row['pairs']})"
+                       for row in worst)
+    if tied:
+        listed += f", and {tied} more at {worst[-1]['accuracy']:.4f}"
+    lines.append(f"worst pair types: {listed or 'none, every pair type is error-free'}")
     return lines

@@ -152,7 +152,10 @@ def build_blocks(context, lang):
 
     # Per-type accuracy
     types = metrics["pair_type_accuracy"]
-    worst = ", ".join(f"{row['type']} {rate(row['accuracy'])}" for row in worst_pair_types(types))
+    worst_types, tied = worst_pair_types(types)
+    worst = ", ".join(f"{row['type']} {rate(row['accuracy'])}" for row in worst_types)
+    if tied:
+        worst += text["more_tied"].format(count=tied, accuracy=rate(worst_types[-1]["accuracy"]))
     type_rows = [(row["type"], text["positive"] if row["is_same"] else text["negative"],
                   str(row["pairs"]), str(row["correct"]),
                   text["none"] if row["accuracy"] is None else rate(row["accuracy"]))

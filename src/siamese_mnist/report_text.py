@@ -103,6 +103,7 @@ TEXT = {
 
         "types": "Accuracy per pair type",
         "types_text": "Accuracy of each of the {n_types} pair types. Worst types: {worst}.",
+        "more_tied": ", and {count} more at {accuracy}",
         "fig_types": "Test accuracy (%) per pair type; the diagonal holds the same-digit types, "
                      "each cell above it one pair of different digits.",
         "type": "type",
@@ -224,6 +225,7 @@ TEXT = {
 
         "types": "各数字对类型的准确率",
         "types_text": "全部 {n_types} 种数字对类型各自的准确率。最差的类型：{worst}。",
+        "more_tied": "，另有 {count} 种同为 {accuracy}",
         "fig_types": "各数字对类型的测试准确率（%）；对角线为同一数字的类型，其上方每格为一对不同数字。",
         "type": "类型",
         "kind": "种类",
