@@ -1,6 +1,7 @@
 """Interrupted training: checkpoint on SIGINT/SIGTERM, exact resume, divergence, run folders."""
 
 import csv
+import json
 import math
 import os
 import signal
@@ -92,6 +93,31 @@ def test_interrupt_then_resume_is_exact(tmp_path, monkeypatch, capsys, real_mnis
         assert torch.equal(resumed.state_dict()[key], value), key
     assert resumed_state["threshold"] == reference_state["threshold"]
     assert log_rows(out) == log_rows(reference_run)
+
+
+def test_run_interrupt_then_resume_matches(tmp_path, monkeypatch, capsys, real_mnist):
+    """The one-command path resumes too, then evaluates as an uninterrupted run does."""
+    reference = tmp_path / "reference"
+    assert main(["run", "--data-dir", str(real_mnist), "--out", str(reference), *TINY_REAL]) == 0
+    out = tmp_path / "run"
+    signal_at(monkeypatch, signal.SIGINT, 2, 2)
+    status = main(["run", "--data-dir", str(real_mnist), "--out", str(out), *TINY_REAL])
+    _, err = capsys.readouterr()
+    assert status == 130
+    assert f"continue with: siamese-mnist run --resume {out}" in err
+    assert not (out / "metrics.json").exists()
+
+    monkeypatch.undo()
+    assert main(["run", "--resume", str(out), "--data-dir", str(real_mnist)]) == 0
+    summary = capsys.readouterr().out
+    resumed = json.loads((out / "metrics.json").read_text())
+    expected = json.loads((reference / "metrics.json").read_text())
+    assert resumed["threshold"] == expected["threshold"]
+    assert resumed["test_accuracy"] == expected["test_accuracy"]
+    assert resumed["pair_type_accuracy"] == expected["pair_type_accuracy"]
+    assert (out / "test_pairs.csv").read_bytes() == (reference / "test_pairs.csv").read_bytes()
+    assert (out / "report.html").is_file()
+    assert f"test accuracy: {expected['test_accuracy']:.4f}" in summary
 
 
 def test_sigterm_saves_and_exits_143(tmp_path, fake_data):
