@@ -4,9 +4,12 @@ import pytest
 
 from siamese_mnist.metrics import error_examples, pair_type_accuracy
 from siamese_mnist.pairs import build_pair_set
+from siamese_mnist import plots
 from siamese_mnist.plots import (
-    FIGURES, FigureInputs, operating_point, plot_error_gallery, project_2d, write_figures,
+    FIGURES, FigureInputs, operating_point, plot_error_gallery, plot_pr_curve, plot_roc_curve,
+    project_2d, write_figures,
 )
+from siamese_mnist.threshold import sweep
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -80,3 +83,46 @@ def test_error_gallery_without_errors(tmp_path):
     images = np.zeros((4, 28, 28), dtype=np.uint8)
     plot_error_gallery(tmp_path / "gallery.png", images, [], [], 0.5)
     assert (tmp_path / "gallery.png").read_bytes()[:8] == PNG_SIGNATURE
+
+
+@pytest.fixture
+def drawn(monkeypatch):
+    """Collect the figures the plot functions draw, in place of saving them."""
+    figures = []
+    monkeypatch.setattr(plots, "save_figure", lambda figure, path: figures.append(figure))
+    yield figures
+    for figure in figures:
+        plots.plt.close(figure)
+
+
+def zoom_limits(figure):
+    (zoom,) = figure.axes[0].child_axes
+    return zoom.get_xlim(), zoom.get_ylim()
+
+
+def test_pr_zoom_default_corner(drawn):
+    scores = sweep([0.1, 0.2, 0.3, 0.9], [1, 1, 0, 0])
+    plot_pr_curve("unused.png", scores, scores, 0.25, "pr-breakeven",
+                  {"validation": (0.99, 0.98), "test": (1.0, 0.97)})
+    (recall_low, recall_high), (precision_low, _) = zoom_limits(drawn[0])
+    assert (recall_low, recall_high) == (0.95, 1.0)
+    assert precision_low == 0.95
+
+
+def test_pr_zoom_widens_to_operating_point(drawn):
+    scores = sweep([0.1, 0.2, 0.3, 0.9], [1, 1, 0, 0])
+    plot_pr_curve("unused.png", scores, scores, 0.25, "pr-breakeven",
+                  {"validation": (0.80, 0.90), "test": (0.85, 0.70)})
+    (recall_low, _), (precision_low, _) = zoom_limits(drawn[0])
+    assert recall_low == pytest.approx(0.79)
+    assert precision_low == pytest.approx(0.69)
+
+
+def test_roc_zoom_widens_to_operating_point(drawn):
+    scores = sweep([0.1, 0.2, 0.3, 0.9], [1, 1, 0, 0])
+    plot_roc_curve("unused.png", scores, scores, 0.9,
+                   {"validation": (0.10, 0.80), "test": (0.02, 0.99)})
+    (fpr_low, fpr_high), (tpr_low, tpr_high) = zoom_limits(drawn[0])
+    assert (fpr_low, tpr_high) == (0, 1.0)
+    assert fpr_high == pytest.approx(0.11)
+    assert tpr_low == pytest.approx(0.79)

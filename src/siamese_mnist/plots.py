@@ -30,27 +30,61 @@ def legend_below(ax, handles=None, labels=None, columns=2):
               fontsize=9, frameon=False)
 
 
+def plot_operating_points(axes, points, label):
+    """Mark the first split's operating point as a ring and the second one's as a dot.
+
+    Both stay visible when the two points coincide. `points` maps a split
+    name to an ``(x, y)`` pair, and `label` formats the legend entry from the
+    name, x and y.
+    """
+    styles = ({"marker": "o", "markersize": 11, "markerfacecolor": "none", "markeredgewidth": 1.6},
+              {"marker": "o", "markersize": 5})
+    for (name, (x, y)), style in zip(points.items(), styles):
+        axes.plot(x, y, color="C3", linestyle="none", label=label(name, x, y), **style)
+
+
+def add_zoom(ax, bounds, x_range, y_range, title):
+    """Return an inset of `ax` at `bounds` (axes fractions) showing `x_range` by `y_range`."""
+    zoom = ax.inset_axes(bounds)
+    zoom.set_xlim(*x_range)
+    zoom.set_ylim(*y_range)
+    zoom.set_title(title, fontsize=8)
+    zoom.tick_params(labelsize=7)
+    zoom.grid(alpha=0.3)
+    return zoom
+
+
 def plot_pr_curve(path, val_sweep, test_sweep, threshold, method, operating_points):
     """Draw precision against recall, and the threshold against recall on a second axis.
 
     The validation curve is the one the threshold was chosen on; the test
-    curve is drawn for comparison. `operating_points` maps a split name to
+    curve is drawn for comparison. An inset zooms in on the top-right corner,
+    where a good model's curves run. `operating_points` maps a split name to
     the ``(recall, precision)`` that the threshold gives on it.
     """
     figure, ax = plt.subplots(figsize=(7, 6))
-    ax.plot(val_sweep.recall, val_sweep.precision, color="C0", label="precision (validation)")
-    ax.plot(test_sweep.recall, test_sweep.precision, color="C2", linestyle="--",
-            label="precision (test)")
     threshold_axis = ax.twinx()
+    # The precision axes go on top, so that the zoom hides the threshold curve
+    # instead of being crossed by it.
+    ax.set_zorder(threshold_axis.get_zorder() + 1)
+    ax.patch.set_visible(False)
     threshold_axis.plot(val_sweep.recall, val_sweep.thresholds, color="C1",
                         label="threshold (validation)")
-    threshold_axis.set_ylabel("distance threshold")
-
-    for (name, (recall, precision)), marker in zip(operating_points.items(), "os"):
-        ax.plot(recall, precision, marker=marker, color="C3", markersize=8, linestyle="none",
-                label=f"operating point, {name} (P={precision:.4f}, R={recall:.4f})")
     threshold_axis.axhline(threshold, color="C3", linewidth=0.8, linestyle=":",
                            label=f"threshold = {threshold:.4f} ({method})")
+    threshold_axis.set_ylabel("distance threshold")
+
+    # The zoom starts at 0.95 unless an operating point lies further out.
+    recall_low = min(0.95, *(recall - 0.01 for recall, _ in operating_points.values()))
+    precision_low = min(0.95, *(precision - 0.01 for _, precision in operating_points.values()))
+    zoom = add_zoom(ax, [0.3, 0.3, 0.45, 0.42], (recall_low, 1.0), (precision_low, 1.0005),
+                    f"zoom: recall {recall_low:.2f}-1, precision {precision_low:.2f}-1")
+    for axes in (ax, zoom):
+        axes.plot(val_sweep.recall, val_sweep.precision, color="C0", label="precision (validation)")
+        axes.plot(test_sweep.recall, test_sweep.precision, color="C2", linestyle="--",
+                  label="precision (test)")
+        plot_operating_points(axes, operating_points, lambda name, recall, precision: (
+            f"operating point, {name} (P={precision:.4f}, R={recall:.4f})"))
 
     ax.set_xlabel("recall (same-digit pairs found)")
     ax.set_ylabel("precision")
@@ -71,20 +105,18 @@ def plot_roc_curve(path, val_sweep, test_sweep, roc_auc, operating_points):
     true positive rate)`` that the threshold gives on it.
     """
     figure, ax = plt.subplots(figsize=(7, 6))
-    zoom = ax.inset_axes([0.45, 0.12, 0.5, 0.5])
+    # The zoom spans FPR 0-0.05 and TPR 0.95-1 unless an operating point lies further out.
+    fpr_high = max(0.05, *(fpr + 0.01 for fpr, _ in operating_points.values()))
+    tpr_low = min(0.95, *(tpr - 0.01 for _, tpr in operating_points.values()))
+    zoom = add_zoom(ax, [0.45, 0.12, 0.5, 0.5], (0, fpr_high), (tpr_low, 1.0),
+                    f"zoom: FPR 0-{fpr_high:.2f}, TPR {tpr_low:.2f}-1")
     for axes in (ax, zoom):
         axes.plot(val_sweep.fpr, val_sweep.recall, color="C0", label="validation")
         axes.plot(test_sweep.fpr, test_sweep.recall, color="C2", linestyle="--",
                   label=f"test (AUC = {roc_auc:.4f})")
-        for (name, (fpr, tpr)), marker in zip(operating_points.items(), "os"):
-            axes.plot(fpr, tpr, marker=marker, color="C3", markersize=7, linestyle="none",
-                      label=f"operating point, {name} (FPR={fpr:.4f}, TPR={tpr:.4f})")
+        plot_operating_points(axes, operating_points, lambda name, fpr, tpr: (
+            f"operating point, {name} (FPR={fpr:.4f}, TPR={tpr:.4f})"))
     ax.plot([0, 1], [0, 1], color="grey", linewidth=0.8, linestyle=":", label="chance")
-    zoom.set_xlim(0, 0.05)
-    zoom.set_ylim(0.95, 1.0)
-    zoom.set_title("zoom: FPR 0-0.05, TPR 0.95-1", fontsize=8)
-    zoom.tick_params(labelsize=7)
-    zoom.grid(alpha=0.3)
 
     ax.set_xlabel("false positive rate (different-digit pairs predicted same)")
     ax.set_ylabel("true positive rate (same-digit pairs found)")

@@ -76,7 +76,8 @@ TEXT = {
         "yes": "yes",
         "no": "",
         "fig_pr": "Precision against recall on validation and test pairs, with the threshold "
-                  "against recall (right axis) and the operating point of the chosen threshold.",
+                  "against recall (right axis) and the operating points of the chosen threshold "
+                  "(ring: validation, dot: test); the inset enlarges the top-right corner.",
         "fig_roc": "ROC curve with its area under the curve (AUC) and the operating point; the "
                    "inset enlarges the top-left corner.",
         "fig_hist": "Distances of same-digit and different-digit test pairs, with the threshold.",
@@ -200,7 +201,7 @@ TEXT = {
         "yes": "是",
         "no": "",
         "fig_pr": "验证对与测试对上的精确率-召回率曲线；右轴为阈值随召回率的变化，并标出所选阈值的"
-                  "工作点。",
+                  "工作点（圆环：验证对，圆点：测试对）；小图放大了右上角。",
         "fig_roc": "ROC 曲线及其曲线下面积（AUC）和工作点；小图放大了左上角。",
         "fig_hist": "同一数字与不同数字测试对的距离分布，以及阈值所在位置。",
 
