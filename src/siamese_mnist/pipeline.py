@@ -195,7 +195,7 @@ def evaluate_stage(out_dir, model, state, splits, test_pairs, test_is_same=None,
     training_log = read_training_log(out_dir, state)
     write_figures(out_dir, FigureInputs(val_distances, val_pairs.is_same, test_distances, is_same,
                                         test_split.images, test_split.labels, test_embeddings,
-                                        training_log), metrics)
+                                        training_log), metrics, lang)
     count_table = format_counts(test_pairs.label_a, test_pairs.label_b, np.unique(test_split.labels))
     write_report(out_dir, ReportContext(out_dir, metrics, config, state["model_config"], count_table,
                                         training_log, read_config_if_present(out_dir)), lang)

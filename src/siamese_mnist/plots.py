@@ -10,8 +10,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from siamese_mnist.fileio import atomic_path  # noqa: E402
+from siamese_mnist.figure_text import FIGURE_TEXT, figure_style  # noqa: E402
 from siamese_mnist.threshold import sweep  # noqa: E402
 
+ENGLISH = FIGURE_TEXT["en"]
 FIGURES = ("pr_curve.png", "roc_curve.png", "distance_histogram.png", "pair_type_accuracy.png",
            "embedding_map.png", "training_curves.png", "error_gallery.png")
 
@@ -54,13 +56,15 @@ def add_zoom(ax, bounds, x_range, y_range, title):
     return zoom
 
 
-def plot_pr_curve(path, val_sweep, test_sweep, threshold, method, operating_points):
+def plot_pr_curve(path, val_sweep, test_sweep, threshold, method, operating_points,
+                  text=ENGLISH):
     """Draw precision against recall, and the threshold against recall on a second axis.
 
     The validation curve is the one the threshold was chosen on; the test
     curve is drawn for comparison. An inset zooms in on the top-right corner,
     where a good model's curves run. `operating_points` maps a split name to
-    the ``(recall, precision)`` that the threshold gives on it.
+    the ``(recall, precision)`` that the threshold gives on it. `text` holds
+    the words, one language of `FIGURE_TEXT`.
     """
     figure, ax = plt.subplots(figsize=(7, 6))
     threshold_axis = ax.twinx()
@@ -69,36 +73,36 @@ def plot_pr_curve(path, val_sweep, test_sweep, threshold, method, operating_poin
     ax.set_zorder(threshold_axis.get_zorder() + 1)
     ax.patch.set_visible(False)
     threshold_axis.plot(val_sweep.recall, val_sweep.thresholds, color="C1",
-                        label="threshold (validation)")
+                        label=text["threshold_curve"])
     threshold_axis.axhline(threshold, color="C3", linewidth=0.8, linestyle=":",
-                           label=f"threshold = {threshold:.4f} ({method})")
-    threshold_axis.set_ylabel("distance threshold")
+                           label=text["threshold_line"].format(threshold=threshold, method=method))
+    threshold_axis.set_ylabel(text["threshold_axis"])
 
     # The zoom starts at 0.95 unless an operating point lies further out.
     recall_low = min(0.95, *(recall - 0.01 for recall, _ in operating_points.values()))
     precision_low = min(0.95, *(precision - 0.01 for _, precision in operating_points.values()))
     zoom = add_zoom(ax, [0.3, 0.3, 0.45, 0.42], (recall_low, 1.0), (precision_low, 1.0005),
-                    f"zoom: recall {recall_low:.2f}-1, precision {precision_low:.2f}-1")
+                    text["pr_zoom"].format(recall_low=recall_low, precision_low=precision_low))
     for axes in (ax, zoom):
-        axes.plot(val_sweep.recall, val_sweep.precision, color="C0", label="precision (validation)")
+        axes.plot(val_sweep.recall, val_sweep.precision, color="C0", label=text["pr_val"])
         axes.plot(test_sweep.recall, test_sweep.precision, color="C2", linestyle="--",
-                  label="precision (test)")
+                  label=text["pr_test"])
         plot_operating_points(axes, operating_points, lambda name, recall, precision: (
-            f"operating point, {name} (P={precision:.4f}, R={recall:.4f})"))
+            text["pr_point"].format(split=text[name], precision=precision, recall=recall)))
 
-    ax.set_xlabel("recall (same-digit pairs found)")
-    ax.set_ylabel("precision")
+    ax.set_xlabel(text["pr_x"])
+    ax.set_ylabel(text["pr_y"])
     ax.set_xlim(0, 1.01)
     ax.set_ylim(0, 1.01)
     ax.grid(alpha=0.3)
-    ax.set_title("Precision-recall curve, positive class = same digit")
+    ax.set_title(text["pr_title"])
     handles, labels = ax.get_legend_handles_labels()
     more_handles, more_labels = threshold_axis.get_legend_handles_labels()
     legend_below(ax, handles + more_handles, labels + more_labels, columns=1)
     save_figure(figure, path)
 
 
-def plot_roc_curve(path, val_sweep, test_sweep, roc_auc, operating_points):
+def plot_roc_curve(path, val_sweep, test_sweep, roc_auc, operating_points, text=ENGLISH):
     """Draw the ROC curve of both splits, with a zoom on the top-left corner where a good model lies.
 
     `operating_points` maps a split name to the ``(false positive rate,
@@ -109,47 +113,48 @@ def plot_roc_curve(path, val_sweep, test_sweep, roc_auc, operating_points):
     fpr_high = max(0.05, *(fpr + 0.01 for fpr, _ in operating_points.values()))
     tpr_low = min(0.95, *(tpr - 0.01 for _, tpr in operating_points.values()))
     zoom = add_zoom(ax, [0.45, 0.12, 0.5, 0.5], (0, fpr_high), (tpr_low, 1.0),
-                    f"zoom: FPR 0-{fpr_high:.2f}, TPR {tpr_low:.2f}-1")
+                    text["roc_zoom"].format(fpr_high=fpr_high, tpr_low=tpr_low))
     for axes in (ax, zoom):
-        axes.plot(val_sweep.fpr, val_sweep.recall, color="C0", label="validation")
+        axes.plot(val_sweep.fpr, val_sweep.recall, color="C0", label=text["validation"])
         axes.plot(test_sweep.fpr, test_sweep.recall, color="C2", linestyle="--",
-                  label=f"test (AUC = {roc_auc:.4f})")
+                  label=text["roc_test"].format(auc=roc_auc))
         plot_operating_points(axes, operating_points, lambda name, fpr, tpr: (
-            f"operating point, {name} (FPR={fpr:.4f}, TPR={tpr:.4f})"))
-    ax.plot([0, 1], [0, 1], color="grey", linewidth=0.8, linestyle=":", label="chance")
+            text["roc_point"].format(split=text[name], fpr=fpr, tpr=tpr)))
+    ax.plot([0, 1], [0, 1], color="grey", linewidth=0.8, linestyle=":", label=text["chance"])
 
-    ax.set_xlabel("false positive rate (different-digit pairs predicted same)")
-    ax.set_ylabel("true positive rate (same-digit pairs found)")
+    ax.set_xlabel(text["roc_x"])
+    ax.set_ylabel(text["roc_y"])
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1.01)
     ax.grid(alpha=0.3)
-    ax.set_title("ROC curve, positive class = same digit")
+    ax.set_title(text["roc_title"])
     legend_below(ax, columns=1)
     save_figure(figure, path)
 
 
-def plot_distance_histogram(path, distances, is_same, threshold):
+def plot_distance_histogram(path, distances, is_same, threshold, text=ENGLISH):
     """Draw histograms of same-digit and different-digit test distances with the threshold line."""
     distances = np.asarray(distances)
     is_same = np.asarray(is_same).astype(bool)
     bins = np.linspace(0, float(distances.max()) * 1.02 + 1e-12, 81)
     figure, ax = plt.subplots(figsize=(7, 5))
     ax.hist(distances[is_same], bins=bins, color="C0", alpha=0.6,
-            label=f"same digit ({int(is_same.sum())} pairs)")
+            label=text["hist_same"].format(count=int(is_same.sum())))
     ax.hist(distances[~is_same], bins=bins, color="C1", alpha=0.6,
-            label=f"different digits ({int((~is_same).sum())} pairs)")
-    ax.axvline(threshold, color="C3", linestyle="--", label=f"threshold = {threshold:.4f}")
+            label=text["hist_different"].format(count=int((~is_same).sum())))
+    ax.axvline(threshold, color="C3", linestyle="--",
+               label=text["threshold"].format(threshold=threshold))
     # A log scale keeps the few pairs on the wrong side of the threshold visible.
     ax.set_yscale("log")
-    ax.set_xlabel("Euclidean distance between the two embeddings")
-    ax.set_ylabel("test pairs per bin (log scale)")
-    ax.set_title("Distances of test pairs; below the threshold means same")
+    ax.set_xlabel(text["hist_x"])
+    ax.set_ylabel(text["hist_y"])
+    ax.set_title(text["hist_title"])
     ax.grid(alpha=0.3)
     legend_below(ax, columns=3)
     save_figure(figure, path)
 
 
-def plot_pair_type_accuracy(path, rows, classes):
+def plot_pair_type_accuracy(path, rows, classes, text=ENGLISH):
     """Draw the accuracy of each pair type as a heatmap whose diagonal is the positive types.
 
     Each type (a, b) with a <= b is drawn once, in the upper triangle.
@@ -173,63 +178,66 @@ def plot_pair_type_accuracy(path, rows, classes):
                         color="white" if grid[i, j] < middle else "black")
     ax.set_xticks(range(len(classes)), classes)
     ax.set_yticks(range(len(classes)), classes)
-    ax.set_xlabel("larger digit of the pair")
-    ax.set_ylabel("smaller digit of the pair")
-    ax.set_title("Test accuracy (%) per pair type; diagonal = same-digit types")
+    ax.set_xlabel(text["types_x"])
+    ax.set_ylabel(text["types_y"])
+    ax.set_title(text["types_title"])
     colorbar = figure.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
-    colorbar.set_label("accuracy (%)")
+    colorbar.set_label(text["types_bar"])
     save_figure(figure, path)
 
 
-def project_2d(embeddings):
-    """Return 2-D coordinates: the embedding itself when it has two values, else its PCA."""
+def project_2d(embeddings, text=ENGLISH):
+    """Return 2-D coordinates and their axis labels.
+
+    The coordinates are the embedding itself when it has two values, else its PCA.
+    """
     embeddings = np.asarray(embeddings, dtype=np.float64)
     if embeddings.shape[1] == 2:
-        return embeddings, ("embedding value 1", "embedding value 2")
+        return embeddings, tuple(text["map_value_n"].format(number=n) for n in (1, 2))
     if embeddings.shape[1] == 1:
-        return np.c_[embeddings[:, 0], np.zeros(len(embeddings))], ("embedding value", "")
+        return np.c_[embeddings[:, 0], np.zeros(len(embeddings))], (text["map_value"], "")
     from sklearn.decomposition import PCA
 
     pca = PCA(n_components=2, random_state=0)
     points = pca.fit_transform(embeddings)
     share = pca.explained_variance_ratio_
-    return points, (f"principal component 1 ({100 * share[0]:.1f}% of variance)",
-                    f"principal component 2 ({100 * share[1]:.1f}% of variance)")
+    return points, tuple(text["map_component"].format(number=n + 1, share=100 * share[n])
+                         for n in (0, 1))
 
 
-def plot_embedding_map(path, embeddings, labels):
+def plot_embedding_map(path, embeddings, labels, text=ENGLISH):
     """Draw the test embeddings in 2-D as a scatter plot, one colour per digit."""
-    points, (x_label, y_label) = project_2d(embeddings)
+    points, (x_label, y_label) = project_2d(embeddings, text)
     labels = np.asarray(labels)
     figure, ax = plt.subplots(figsize=(7.5, 6.5))
     for i, digit in enumerate(np.unique(labels)):
         members = labels == digit
         ax.scatter(points[members, 0], points[members, 1], s=3, alpha=0.5, color=f"C{i % 10}",
                    label=str(digit), rasterized=True)
-    method = "embedding" if np.asarray(embeddings).shape[1] <= 2 else "PCA"
-    ax.set_title(f"Test embeddings in 2-D ({method}, {len(labels)} images)")
+    method = text["map_embedding"] if np.asarray(embeddings).shape[1] <= 2 else text["map_pca"]
+    ax.set_title(text["map_title"].format(method=method, count=len(labels)))
     ax.set_xlabel(x_label)
     ax.set_ylabel(y_label)
     ax.grid(alpha=0.3)
-    ax.legend(title="digit", loc="center left", bbox_to_anchor=(1.01, 0.5), markerscale=4,
-              fontsize=9, frameon=False)
+    ax.legend(title=text["map_legend"], loc="center left", bbox_to_anchor=(1.01, 0.5),
+              markerscale=4, fontsize=9, frameon=False)
     save_figure(figure, path)
 
 
-def plot_training_curves(path, history):
+def plot_training_curves(path, history, text=ENGLISH):
     """Draw training loss and validation accuracy per epoch, from rows of ``train_log.csv``."""
     epochs = [int(row["epoch"]) for row in history]
     figure, (loss_ax, accuracy_ax) = plt.subplots(1, 2, figsize=(10, 4.2))
     loss_ax.plot(epochs, [float(row["loss"]) for row in history], marker="o", color="C0",
-                 label="mean contrastive loss")
-    loss_ax.set_title("Training loss")
-    loss_ax.set_ylabel("loss")
+                 label=text["loss_curve"])
+    loss_ax.set_title(text["loss_title"])
+    loss_ax.set_ylabel(text["loss_y"])
     accuracy_ax.plot(epochs, [float(row["val_accuracy"]) for row in history], marker="o",
-                     color="C2", label="validation accuracy")
-    accuracy_ax.set_title("Validation accuracy (threshold chosen each epoch)")
-    accuracy_ax.set_ylabel("accuracy")
+                     color="C2", label=text["val_curve"])
+    accuracy_ax.set_title(text["val_title"])
+    accuracy_ax.set_ylabel(text["val_y"])
     for ax in (loss_ax, accuracy_ax):
-        ax.set_xlabel("epoch")
+        ax.set_xlabel(text["epoch"])
         ax.set_xticks(epochs if len(epochs) <= 20 else ax.get_xticks())
         ax.grid(alpha=0.3)
         ax.legend(loc="best", fontsize=9)
@@ -237,7 +245,7 @@ def plot_training_curves(path, history):
     save_figure(figure, path)
 
 
-def plot_error_gallery(path, images, false_same, false_different, threshold):
+def plot_error_gallery(path, images, false_same, false_different, threshold, text=ENGLISH):
     """Draw the worst mistakes on test pairs, each as its two images side by side.
 
     Parameters
@@ -248,10 +256,8 @@ def plot_error_gallery(path, images, false_same, false_different, threshold):
         Entries with ``index_a``, ``index_b``, ``label_a``, ``label_b`` and
         ``distance``, as stored under ``errors`` in ``metrics.json``.
     """
-    groups = ((f"False same: different digits predicted same ({len(false_same)} worst, "
-               "smallest distance first)", false_same),
-              (f"False different: same digit predicted different ({len(false_different)} worst, "
-               "largest distance first)", false_different))
+    groups = ((text["false_same"].format(count=len(false_same)), false_same),
+              (text["false_different"].format(count=len(false_different)), false_different))
     columns = max(1, len(false_same), len(false_different))
     figure = plt.figure(figsize=(2.0 * columns, 3.4))
     gap = np.full((images.shape[1], 3), 255, dtype=np.uint8)
@@ -265,16 +271,14 @@ def plot_error_gallery(path, images, false_same, false_different, threshold):
             if column >= len(entries):
                 ax.set_frame_on(False)
                 if column == 0:
-                    ax.text(0.5, 0.5, "none", ha="center", va="center", transform=ax.transAxes)
+                    ax.text(0.5, 0.5, text["none"], ha="center", va="center", transform=ax.transAxes)
                 continue
             entry = entries[column]
             # Inverted so that the digits print dark on white paper.
             pair = np.hstack([255 - images[entry["index_a"]], gap, 255 - images[entry["index_b"]]])
             ax.imshow(pair, cmap="gray", vmin=0, vmax=255)
-            ax.set_title(f"{entry['label_a']} vs {entry['label_b']}, d = {entry['distance']:.3f}",
-                         fontsize=10)
-    figure.suptitle(f"Worst test errors at threshold {threshold:.4f} "
-                    "(digits, then the embedding distance d)", fontsize=12, y=1.08)
+            ax.set_title(text["error_pair"].format(**entry), fontsize=10)
+    figure.suptitle(text["errors_title"].format(threshold=threshold), fontsize=12, y=1.08)
     save_figure(figure, path)
 
 
@@ -303,11 +307,12 @@ def operating_point(distances, is_same, threshold):
     return recall, precision, fp / max(int((~is_same).sum()), 1)
 
 
-def write_figures(out_dir, inputs, metrics):
-    """Draw the seven figures of a run into `out_dir`; return their paths.
+def write_figures(out_dir, inputs, metrics, lang="en"):
+    """Draw the seven figures of a run into `out_dir`, labelled in `lang`; return their paths.
 
     Every value printed on a figure comes from `metrics` (the content of
-    ``metrics.json``) or from the distances it was computed from.
+    ``metrics.json``) or from the distances it was computed from. Chinese
+    labels need an installed CJK font, without which they stay English.
     """
     out_dir = Path(out_dir)
     threshold = metrics["threshold"]
@@ -318,18 +323,23 @@ def write_figures(out_dir, inputs, metrics):
     test_recall, test_precision, test_fpr = operating_point(inputs.test_distances,
                                                             inputs.test_is_same, threshold)
 
-    plot_pr_curve(out_dir / "pr_curve.png", val_counts, test_counts, threshold,
-                  metrics["threshold_method"],
-                  {"validation": (val_recall, val_precision), "test": (test_recall, test_precision)})
-    plot_roc_curve(out_dir / "roc_curve.png", val_counts, test_counts, metrics["roc_auc"],
-                   {"validation": (val_fpr, val_recall), "test": (test_fpr, test_recall)})
-    plot_distance_histogram(out_dir / "distance_histogram.png", inputs.test_distances,
-                            inputs.test_is_same, threshold)
-    plot_pair_type_accuracy(out_dir / "pair_type_accuracy.png", metrics["pair_type_accuracy"],
-                            np.unique(inputs.test_labels))
-    plot_embedding_map(out_dir / "embedding_map.png", inputs.test_embeddings, inputs.test_labels)
-    plot_training_curves(out_dir / "training_curves.png", inputs.history)
-    plot_error_gallery(out_dir / "error_gallery.png", inputs.test_images,
-                       metrics["errors"]["false_same"], metrics["errors"]["false_different"],
-                       threshold)
+    text, font = figure_style(lang)
+    with font:
+        plot_pr_curve(out_dir / "pr_curve.png", val_counts, test_counts, threshold,
+                      metrics["threshold_method"],
+                      {"validation": (val_recall, val_precision),
+                       "test": (test_recall, test_precision)}, text)
+        plot_roc_curve(out_dir / "roc_curve.png", val_counts, test_counts, metrics["roc_auc"],
+                       {"validation": (val_fpr, val_recall), "test": (test_fpr, test_recall)},
+                       text)
+        plot_distance_histogram(out_dir / "distance_histogram.png", inputs.test_distances,
+                                inputs.test_is_same, threshold, text)
+        plot_pair_type_accuracy(out_dir / "pair_type_accuracy.png",
+                                metrics["pair_type_accuracy"], np.unique(inputs.test_labels), text)
+        plot_embedding_map(out_dir / "embedding_map.png", inputs.test_embeddings,
+                           inputs.test_labels, text)
+        plot_training_curves(out_dir / "training_curves.png", inputs.history, text)
+        plot_error_gallery(out_dir / "error_gallery.png", inputs.test_images,
+                           metrics["errors"]["false_same"], metrics["errors"]["false_different"],
+                           threshold, text)
     return [out_dir / name for name in FIGURES]

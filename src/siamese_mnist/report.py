@@ -354,7 +354,7 @@ def rebuild_report(run_dir, out_dir=None, lang="en", data_dir=None, mirror=None,
     training_log = read_training_log(run_dir, state)
     inputs = FigureInputs(val_distances, val_pairs.is_same, test_distances, is_same,
                           test_split.images, test_split.labels, test_embeddings, training_log)
-    write_figures(out_dir, inputs, metrics)
+    write_figures(out_dir, inputs, metrics, lang)
     labels = test_split.labels
     context = ReportContext(
         run_dir=run_dir, metrics=metrics, train_config=config, model_config=state["model_config"],
