@@ -1,7 +1,12 @@
 import base64
 import io
+import logging
 import re
 import socket
+import sys
+import threading
+import urllib.error
+import urllib.request
 
 import numpy as np
 import pytest
@@ -12,7 +17,7 @@ from siamese_mnist.cli import build_parser
 from siamese_mnist.data import load_dataset
 from siamese_mnist.errors import UserError
 from siamese_mnist.preprocess import preprocess
-from siamese_mnist.serve import WEB_DIR, create_app, run_server
+from siamese_mnist.serve import WEB_DIR, bind_server, create_app, run_server
 
 GALLERY_SIZE = 500
 
@@ -196,3 +201,33 @@ def test_port_in_use(setup):
         port = taken.getsockname()[1]
         with pytest.raises(UserError, match=f"cannot listen on 127.0.0.1:{port}"):
             run_server(app, "127.0.0.1", port)
+
+
+def fetch_and_log(app, caplog, path):
+    """Serve `app` on a free loopback port, request `path`, return the access log lines."""
+    server = bind_server(app, "127.0.0.1", 0)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        with caplog.at_level(logging.INFO, logger="werkzeug"):
+            url = f"http://127.0.0.1:{server.server_address[1]}{path}"
+            with pytest.raises(urllib.error.HTTPError):
+                urllib.request.urlopen(url, timeout=10)
+    finally:
+        server.shutdown()
+        server.server_close()
+    return [record.getMessage() for record in caplog.records if record.name == "werkzeug"]
+
+
+def test_access_log_plain_when_redirected(setup, caplog):
+    lines = fetch_and_log(create_app(*setup), caplog, "/missing")
+    assert len(lines) == 1
+    assert lines[0].endswith('"GET /missing HTTP/1.1" 404 -')
+    assert "\x1b[" not in lines[0]
+
+
+def test_access_log_coloured_on_terminal(setup, caplog, monkeypatch):
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    lines = fetch_and_log(create_app(*setup), caplog, "/missing")
+    assert len(lines) == 1
+    assert "\x1b[" in lines[0]

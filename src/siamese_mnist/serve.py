@@ -10,6 +10,7 @@ import base64
 import io
 import logging
 import socket
+import sys
 import threading
 from pathlib import Path
 
@@ -18,7 +19,7 @@ import torch
 from flask import Flask, jsonify, request
 from PIL import Image
 from werkzeug.exceptions import HTTPException
-from werkzeug.serving import make_server
+from werkzeug.serving import WSGIRequestHandler, make_server
 
 from siamese_mnist.compare import embed_tensors
 from siamese_mnist.embed import embed_images
@@ -139,8 +140,20 @@ def create_app(model, state, gallery_images, gallery_labels, neighbours=DEFAULT_
     return app
 
 
-def run_server(app, host, port):
-    """Serve `app` on `host`:`port` until Ctrl+C; port 0 picks a free port."""
+class AccessLogHandler(WSGIRequestHandler):
+    """Request handler whose access log has colour codes only when stderr is a terminal."""
+
+    def log_request(self, code="-", size="-"):
+        if sys.stderr.isatty():
+            super().log_request(code, size)
+            return
+        # Control characters in the request line are escaped, as werkzeug does.
+        line = "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in self.requestline)
+        self.log("info", '"%s" %s %s', line, code, size)
+
+
+def bind_server(app, host, port):
+    """Return a threaded WSGI server for `app` bound to `host`:`port`; port 0 picks a free port."""
     # Bind here rather than in werkzeug, which prints and exits on a port in use.
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     try:
@@ -149,7 +162,13 @@ def run_server(app, host, port):
         raise UserError(f"cannot listen on {host}:{port} ({exc.strerror}); "
                         "pass another --port or --host") from None
     with listener:
-        server = make_server(host, port, app, threaded=True, fd=listener.fileno())
+        return make_server(host, port, app, threaded=True, fd=listener.fileno(),
+                           request_handler=AccessLogHandler)
+
+
+def run_server(app, host, port):
+    """Serve `app` on `host`:`port` until Ctrl+C; port 0 picks a free port."""
+    server = bind_server(app, host, port)
     if host not in ("127.0.0.1", "localhost", "::1"):
         log.warning("listening on %s: other machines on the network can reach this page", host)
     shown_host = f"[{host}]" if ":" in host else host
