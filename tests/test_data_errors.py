@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from siamese_mnist import data
 from siamese_mnist.cli import main
 from siamese_mnist.data import FILE_NAMES, MNIST_MD5
 from siamese_mnist.errors import UserError
@@ -123,6 +124,21 @@ def test_unreadable_file(capsys, fake):
     path.chmod(0)
     status, _, err = run_data(capsys, fake, "--no-verify")
     assert_one_line_error(status, err, f"cannot read {path}", "permissions")
+
+
+def test_permission_denied_on_read(capsys, fake, monkeypatch):
+    """An unreadable data file, made by a stand-in for open() so that the test also runs as root."""
+    path = fake / "train-images-idx3-ubyte.gz"
+    real_open = open
+
+    def denying_open(file, *args, **kwargs):
+        if Path(file) == path:
+            raise PermissionError(13, "Permission denied", str(file))
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr(data, "open", denying_open, raising=False)
+    status, _, err = run_data(capsys, fake, "--no-verify")
+    assert_one_line_error(status, err, f"cannot read {path}: Permission denied", "permissions")
 
 
 @pytest.fixture

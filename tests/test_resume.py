@@ -291,6 +291,20 @@ def test_read_only_out_fails_before_training(tmp_path, capsys):
     assert f"--out {out} is not writable" in err
 
 
+def test_unwritable_out_fails_before_training(tmp_path, capsys, monkeypatch):
+    """An unwritable --out, made by a stand-in for the probe file so that the test also runs as root."""
+    def denied(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(pipeline.tempfile, "TemporaryFile", denied)
+    out = tmp_path / "run"
+    status = main(["train", "--data-dir", str(tmp_path / "no-data"), "--out", str(out), *TINY_FAKE])
+    _, err = capsys.readouterr()
+    assert status == 2
+    assert err == f"error: --out {out} is not writable (Permission denied); choose another folder\n"
+    assert not out.exists()
+
+
 def test_second_signal_stops_at_once():
     before = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
     with StopOnSignal() as stop:

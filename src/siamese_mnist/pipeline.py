@@ -50,6 +50,7 @@ def prepare_out_dir(path, force=False):
             raise UserError(f"--out {path} already contains a run; continue it with --resume {path}, "
                             "or choose a new folder, or pass --force to start over")
         raise UserError(f"--out {path} already contains files; choose a new folder or pass --force")
+    created = not path.exists()
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -59,6 +60,8 @@ def prepare_out_dir(path, force=False):
         with tempfile.TemporaryFile(dir=path):
             pass
     except OSError as exc:
+        if created:
+            path.rmdir()
         raise UserError(f"--out {path} is not writable ({exc.strerror}); choose another folder") from None
     return path
 
