@@ -6,6 +6,7 @@ from itertools import combinations
 import numpy as np
 import pytest
 
+from siamese_mnist import pairs as pairs_module
 from siamese_mnist.errors import UserError
 from siamese_mnist.pairs import (
     CSV_HEADER, MIN_TEST_PAIRS, build_pair_set, check_size, format_counts, minimum_size, pair_keys,
@@ -211,6 +212,23 @@ def test_reader_split_column(tmp_path):
     pair_file = read_pair_file(path)
     assert pair_file.split == "val"
     assert pair_file.pairs.index_b.tolist() == [2, 4]
+
+
+def test_reader_split_column_fast_path(tmp_path, monkeypatch):
+    pairs = build_pair_set(np.repeat(np.arange(3), 30), 1800, seed=4)
+    plain = tmp_path / "plain.csv"
+    write_pairs_csv(plain, pairs)
+    lines = plain.read_text().splitlines()
+    tagged = write_text_file(tmp_path, "split," + lines[0] + "\n" +
+                             "".join(f"test ,{line}\n" for line in lines[1:]))
+    monkeypatch.setattr(pairs_module, "parse_rows_carefully",
+                        lambda *args: pytest.fail("careful reader used"))
+    fast = read_pair_file(tagged)
+    assert fast.split == "test"
+    for column in ("index_a", "index_b", "label_a", "label_b"):
+        assert np.array_equal(getattr(fast.pairs, column), getattr(pairs, column)), column
+    assert np.array_equal(fast.is_same, pairs.is_same)
+    assert np.array_equal(fast.row_numbers, np.arange(2, 1802))
 
 
 @pytest.mark.parametrize("text, message", [

@@ -343,11 +343,10 @@ def read_pair_file(path):
         )
     columns = [header.index(name) for name in CSV_HEADER]
     split_column = header.index(SPLIT_COLUMN) if SPLIT_COLUMN in header else None
-    # NOTE: a file with a split column always takes the slower csv-module reader.
-    table = parse_plain_rows(body, columns) if split_column is None else None
-    if table is not None:
+    parsed = parse_plain_rows(body, columns, split_column)
+    if parsed is not None:
+        table, split = parsed
         row_numbers = np.arange(2, len(table) + 2)
-        split = None
     else:
         table, row_numbers, split = parse_rows_carefully(path, text, columns, split_column)
     pairs = PairSet(*(np.ascontiguousarray(table[:, i]) for i in range(4)))
@@ -377,15 +376,17 @@ def read_text(path):
         ) from None
 
 
-def parse_plain_rows(body, columns):
+def parse_plain_rows(body, columns, split_column=None):
     """Parse the rows under the header in one vectorized pass.
 
-    Returns the ``(n, 5)`` int64 table, or None when any row is not a plain
-    line of integers, such as a blank line, a quoted field or a bad value.
-    The careful reader then parses the file again and names the row at fault.
+    Returns the ``(n, 5)`` int64 table and the split named in `split_column`
+    (None without that column). Returns None instead when any row is not a
+    plain line of integers, such as a blank line, a quoted field or a bad
+    value, or when the split column contains anything but one split name. The
+    careful reader then parses the file again and names the row at fault.
     """
     if not body.strip():
-        return np.zeros((0, len(CSV_HEADER)), dtype=np.int64)
+        return np.zeros((0, len(CSV_HEADER)), dtype=np.int64), None
     if body[0] in "\r\n" or "\n\n" in body or "\n\r\n" in body:
         return None
     try:
@@ -393,10 +394,19 @@ def parse_plain_rows(body, columns):
             warnings.simplefilter("error")
             table = np.loadtxt(io.StringIO(body), delimiter=",", dtype=np.int64, comments=None,
                                usecols=columns, ndmin=2)
+            names = None if split_column is None else np.unique(np.char.strip(np.loadtxt(
+                io.StringIO(body), delimiter=",", dtype=str, comments=None,
+                usecols=[split_column], ndmin=1)))
     except (ValueError, Warning):
         return None
     n_lines = body.count("\n") + (not body.endswith("\n"))
-    return table if len(table) == n_lines else None
+    if len(table) != n_lines:
+        return None
+    if names is None:
+        return table, None
+    if len(names) != 1 or names[0] not in SPLITS:
+        return None
+    return table, str(names[0])
 
 
 def parse_rows_carefully(path, text, columns, split_column):
