@@ -163,9 +163,10 @@ def build_pair_set(labels, n_pairs, seed, minimum=0):
     -------
     PairSet
         Positives first (by class), then negatives in lexicographic type order.
-        No image is paired with itself, no unordered pair occurs twice, and
-        within each class every image is used floor or ceil of the mean number
-        of times.
+        No image is paired with itself, and no unordered pair occurs twice.
+        Within each class every image is used floor or ceil of the mean number
+        of times, unless a type needs nearly all the distinct pairs its
+        classes allow (see `draw_distinct_pairs`).
 
     Examples
     --------
