@@ -184,9 +184,32 @@ def test_mistyped_folder_removed_after_failure(tmp_path, server, capsys):
     _, err = capsys.readouterr()
     assert status == 2
     assert err.count("\n") == 1
-    assert err.rstrip().endswith(f"{folder} did not exist before, check the path")
+    assert err.rstrip().endswith(f"--data-dir {folder} did not exist, check the path")
     assert not typo.exists()
     assert list(tmp_path.iterdir()) == []
+
+
+def test_missing_cache_folder_needs_no_path_check(tmp_path, server, capsys, monkeypatch):
+    _, base = server
+    monkeypatch.delenv("SIAMESE_MNIST_DATA", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    status = main(["data", "--mirror", f"{base}/404/"])
+    _, err = capsys.readouterr()
+    assert status == 2
+    assert f"copy the four MNIST IDX files into {tmp_path / 'cache' / 'siamese-mnist' / 'mnist'}" in err
+    assert "check the path" not in err
+    assert not (tmp_path / "cache").exists()
+
+
+def test_mistyped_environment_folder_named(tmp_path, server, capsys, monkeypatch):
+    _, base = server
+    folder = tmp_path / "mnsit"
+    monkeypatch.setenv("SIAMESE_MNIST_DATA", str(folder))
+    status = main(["data", "--mirror", f"{base}/404/"])
+    _, err = capsys.readouterr()
+    assert status == 2
+    assert err.rstrip().endswith(f"$SIAMESE_MNIST_DATA {folder} did not exist, check the path")
+    assert not folder.exists()
 
 
 def test_later_run_restarts_cleanly(tmp_path, server, capsys, real_mnist):

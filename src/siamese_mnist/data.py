@@ -221,7 +221,15 @@ def load_dataset(data_dir=None, download=True, verify=True, mirror=None):
     if missing and download:
         from siamese_mnist.download import download_files
 
-        download_files(folder, missing, mirror=mirror, verify=verify)
+        existed = folder.exists()
+        try:
+            download_files(folder, missing, mirror=mirror, verify=verify)
+        except UserError as exc:
+            # A folder the user named that does not exist is most likely a typo.
+            if existed or not (data_dir or os.environ.get(DATA_ENV)):
+                raise
+            source = "--data-dir" if data_dir else f"${DATA_ENV}"
+            raise UserError(f"{exc}; {source} {folder} did not exist, check the path") from None
         missing = missing_files(folder)
     if missing:
         raise UserError(

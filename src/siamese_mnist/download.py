@@ -174,8 +174,8 @@ def download_files(folder, names, mirror=None, verify=True):
 
     Each mirror is tried in turn. When a later mirror delivers the file, the
     failures before it are logged as warnings. When none does, the error lists
-    every failure and reports whether `folder` had to be created. A file is
-    written under a temporary name, checked (gzip, IDX header and,
+    every failure, and the folders created for the download are removed again
+    if still empty. A file is written under a temporary name, checked (gzip, IDX header and,
     with `verify`, MD5) and only then renamed to its final name, so a failed,
     interrupted or wrong download never appears under the final name. A
     process killed outright (SIGKILL, power loss) can leave a hidden
@@ -212,12 +212,9 @@ def download_files(folder, names, mirror=None, verify=True):
                 log.warning("download failed, used the next mirror: %s", reason)
             break
         else:
-            if created is not None:
-                remove_empty_folders(folder, created)
-            hint = (f"; {folder} did not exist before, check the path"
-                    if created is not None and not folder.exists() else "")
+            remove_empty_folders(folder, created)
             raise UserError(
                 f"could not download {final.name} from any mirror ({'; '.join(failures)}); "
                 f"check the network or --mirror / ${MIRROR_ENV}, or copy the four MNIST IDX files "
-                f"into {folder}{hint}"
+                f"into {folder}"
             )
