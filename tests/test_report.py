@@ -12,6 +12,7 @@ import pytest
 
 from siamese_mnist.cli import main
 from siamese_mnist.pipeline import print_summary
+from siamese_mnist.report import rerun_command
 from siamese_mnist.report_text import TEXT
 from siamese_mnist.plots import FIGURES
 from siamese_mnist.report_text import TEXT
@@ -141,7 +142,18 @@ def test_report_count_table_log_and_command(short_run):
     assert log_table[1:] == log_rows[1:]
     command = json.loads((short_run / "config.json").read_text())["command"]
     assert command.startswith("siamese-mnist run ")
-    assert f"```\n{command}\n```" in sections(report)["Reproduce"]
+    assert f"--out {short_run} " in command
+    rerun = command.replace(f"--out {short_run} ", f"--out {short_run}-rerun ")
+    assert f"```\n{rerun}\n```" in sections(report)["Reproduce"]
+
+
+@pytest.mark.parametrize("command, expected", [
+    ("siamese-mnist run --out 'my runs/a' --seed 0", "siamese-mnist run --out 'my runs/a-rerun' --seed 0"),
+    ("siamese-mnist run --out=runs/a --seed 0", "siamese-mnist run --out=runs/a-rerun --seed 0"),
+    ("siamese-mnist run --seed 0", "siamese-mnist run --seed 0"),
+])
+def test_rerun_command_uses_new_folder(command, expected):
+    assert rerun_command(command) == expected
 
 
 def test_report_html_self_contained(short_run):
@@ -178,6 +190,27 @@ def test_report_command_chinese(short_run, real_mnist, tmp_path, capsys):
     page = (out / "report.html").read_text(encoding="utf-8")
     assert '<html lang="zh-CN">' in page
     assert "<h2>测试指标</h2>" in page
+
+
+def test_report_out_with_other_files_rejected(short_run, tmp_path, capsys):
+    out = tmp_path / "other-run"
+    out.mkdir()
+    (out / "metrics.json").write_text("{}")
+    assert main(["report", str(short_run), "--out", str(out)]) == 2
+    assert capsys.readouterr().err == (f"error: --out {out} already contains files other than a "
+                                       "report (metrics.json); choose a new folder or pass --force\n")
+    assert sorted(path.name for path in out.iterdir()) == ["metrics.json"]
+
+
+def test_report_out_with_earlier_report_replaced(short_run, real_mnist, tmp_path):
+    out = tmp_path / "report-copy"
+    out.mkdir()
+    (out / "report.md").write_text("old report")
+    (out / "pr_curve.png").write_bytes(b"old figure")
+    assert main(["report", str(short_run), "--out", str(out), "--data-dir", str(real_mnist),
+                 "--device", "cpu"]) == 0
+    assert (out / "report.md").read_text(encoding="utf-8").startswith("# ")
+    assert (out / "pr_curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_report_command_missing_folder(tmp_path, capsys):

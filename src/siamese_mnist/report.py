@@ -10,6 +10,7 @@ import csv
 import html
 import json
 import math
+import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,10 +24,12 @@ from siamese_mnist.errors import UserError
 from siamese_mnist.fileio import write_text
 from siamese_mnist.metrics import worst_pair_types
 from siamese_mnist.pairs import build_pair_set, format_counts
-from siamese_mnist.plots import FigureInputs, write_figures
+from siamese_mnist.plots import FIGURES, FigureInputs, write_figures
 from siamese_mnist.report_text import LANGUAGES, TEXT
 from siamese_mnist.train import resolve_device
 
+# The files that `rebuild_report` writes into its output folder.
+REPORT_FILES = (*FIGURES, "report.md", "report.html")
 REPORT_KEYS = ("threshold_methods", "pair_type_accuracy", "errors", "eer", "split_sizes")
 
 
@@ -66,6 +69,21 @@ def read_training_log(run_dir, state):
 def read_config_if_present(run_dir):
     path = Path(run_dir) / "config.json"
     return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+
+
+def rerun_command(command):
+    """Return the recorded `command` with ``--out DIR`` changed to a new folder, ``DIR-rerun``.
+
+    Run as recorded, the command would stop at the run folder it already
+    filled.
+    """
+    words = shlex.split(command)
+    for i, word in enumerate(words):
+        if word == "--out" and i + 1 < len(words):
+            words[i + 1] += "-rerun"
+        elif word.startswith("--out="):
+            words[i] += "-rerun"
+    return shlex.join(words)
 
 
 def build_blocks(context, lang):
@@ -188,7 +206,7 @@ def build_blocks(context, lang):
     blocks.append(("h2", text["reproduce"]))
     command = (context.run_config or {}).get("command")
     if command:
-        blocks += [("p", text["reproduce_text"]), ("pre", command + "\n")]
+        blocks += [("p", text["reproduce_text"]), ("pre", rerun_command(command) + "\n")]
     else:
         blocks.append(("p", text["no_command"]))
     return blocks
@@ -306,13 +324,16 @@ def read_scored_pairs(path, n_images):
 
 
 def rebuild_report(run_dir, out_dir=None, lang="en", data_dir=None, mirror=None, verify=True,
-                   device="auto"):
+                   device="auto", force=False):
     """Draw the figures and write the report of a run folder again, into `out_dir`.
 
     Metrics and test distances come from the run folder's ``metrics.json``
     and ``test_distances.csv``. The images and the embeddings need the data
     and the checkpoint, so the test images are embedded again with
     ``model.pt``, and the validation pairs are rebuilt and scored for the curves.
+    An `out_dir` other than `run_dir` may already contain an earlier report,
+    but other files there need `force`, so that another run's folder is not
+    given a report that its own files contradict.
     """
     run_dir = Path(run_dir)
     out_dir = Path(out_dir) if out_dir else run_dir
@@ -330,6 +351,12 @@ def rebuild_report(run_dir, out_dir=None, lang="en", data_dir=None, mirror=None,
                         f"run 'siamese-mnist evaluate --run {run_dir}' to update it")
     if out_dir.exists() and not out_dir.is_dir():
         raise UserError(f"--out {out_dir} is a file, not a folder; choose another path")
+    if out_dir.is_dir() and not force and out_dir.resolve() != run_dir.resolve():
+        others = sorted(path.name for path in out_dir.iterdir() if path.name not in REPORT_FILES)
+        if others:
+            raise UserError(f"--out {out_dir} already contains files other than a report "
+                            f"({', '.join(others[:3])}{', ...' if len(others) > 3 else ''}); "
+                            "choose a new folder or pass --force")
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

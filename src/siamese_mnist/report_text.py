@@ -134,7 +134,7 @@ TEXT = {
 
         "reproduce": "Reproduce",
         "reproduce_text": "This command, run with the same data, trains and evaluates again with the "
-                          "same settings and seed:",
+                          "same settings and seed, into a new folder:",
         "no_command": "The command was not recorded: config.json is missing from the run folder.",
     },
     "zh": {
@@ -252,7 +252,7 @@ TEXT = {
         "distance": "距离",
 
         "reproduce": "复现",
-        "reproduce_text": "在相同数据上运行下面的命令，即可用相同的设置和随机种子重新训练并评估：",
+        "reproduce_text": "在相同数据上运行下面的命令，即可用相同的设置和随机种子重新训练并评估，结果写入新的目录：",
         "no_command": "未记录运行命令：运行目录中缺少 config.json。",
     },
 }
