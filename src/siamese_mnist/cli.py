@@ -197,6 +197,8 @@ def build_parser():
                                              "model.pt; the data is read again for the images.")
     report.add_argument("run_dir", metavar="RUN_DIR", help="folder written by 'siamese-mnist run'")
     report.add_argument("--out", help="folder for the figures and the report (default: RUN_DIR)")
+    report.add_argument("--force", action="store_true",
+                        help="write into an --out folder that contains other files")
     add_device_option(report, "where to compute embeddings")
     add_lang_option(report)
     add_data_options(report, split_options=False)

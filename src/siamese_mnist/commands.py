@@ -170,7 +170,8 @@ def command_report(args):
     from siamese_mnist.report import rebuild_report
 
     markdown, page = rebuild_report(args.run_dir, args.out, args.lang, data_dir=args.data_dir,
-                                    mirror=args.mirror, verify=not args.no_verify, device=args.device)
+                                    mirror=args.mirror, verify=not args.no_verify, device=args.device,
+                                    force=args.force)
     print(f"report: {page}")
     print(f"markdown: {markdown}")
 
