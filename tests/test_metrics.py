@@ -171,3 +171,16 @@ def test_summary_lines_without_errors():
         "eer": 0.0, "pair_type_accuracy": rows,
     }
     assert summary_lines(metrics)[7] == "worst pair types: none, every pair type is error-free"
+
+
+def test_summary_lines_undefined_metrics():
+    rows = pair_type_accuracy([0, 0], [0, 0], [True, False], [0, 1])
+    metrics = {
+        "threshold_methods": threshold_methods_table(VAL_DISTANCES, VAL_SAME, TEST_DISTANCES,
+                                                     TEST_SAME, "roc-youden"),
+        "precision": 1.0, "recall": 0.5, "f1": 2 / 3, "roc_auc": float("nan"),
+        "average_precision": None, "eer": float("nan"), "pair_type_accuracy": rows,
+    }
+    assert summary_lines(metrics)[6] == ("precision 1.0000, recall 0.5000, F1 0.6667, "
+                                         "ROC AUC undefined, average precision undefined, "
+                                         "EER undefined")

@@ -1,5 +1,6 @@
 """Verification metrics on scored pairs (positive class = same)."""
 
+import math
 from itertools import combinations
 
 import numpy as np
@@ -219,6 +220,13 @@ def error_examples(pairs, distances, threshold, count=8):
     return {"false_same": entries(false_same), "false_different": entries(false_different)}
 
 
+def format_value(value):
+    """Format a metric for the console with four decimals, or as "undefined" when it is missing or NaN."""
+    if value is None or math.isnan(value):
+        return "undefined"
+    return f"{value:.4f}"
+
+
 def summary_lines(metrics, worst_count=5):
     """Return the console lines that describe a scored run beyond its accuracy."""
     lines = ["threshold methods (chosen on validation pairs):",
@@ -227,9 +235,9 @@ def summary_lines(metrics, worst_count=5):
         mark = "*" if row["in_use"] else " "
         lines.append(f"{mark} {name:<14} {row['threshold']:>10.6f} {row['val_accuracy']:>8.4f} "
                      f"{row['test_accuracy']:>8.4f}")
-    lines.append(f"precision {metrics['precision']:.4f}, recall {metrics['recall']:.4f}, "
-                 f"F1 {metrics['f1']:.4f}, ROC AUC {metrics['roc_auc']:.4f}, "
-                 f"average precision {metrics['average_precision']:.4f}, EER {metrics['eer']:.4f}")
+    names = (("precision", "precision"), ("recall", "recall"), ("F1", "f1"), ("ROC AUC", "roc_auc"),
+             ("average precision", "average_precision"), ("EER", "eer"))
+    lines.append(", ".join(f"{label} {format_value(metrics[key])}" for label, key in names))
     worst, tied = worst_pair_types(metrics["pair_type_accuracy"], worst_count)
     listed = ", ".join(f"{row['type']} {row['accuracy']:.4f} ({row['correct']}/{row['pairs']})"
                        for row in worst)

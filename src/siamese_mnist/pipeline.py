@@ -2,7 +2,6 @@
 
 import json
 import logging
-import math
 import shlex
 import sys
 import tempfile
@@ -16,8 +15,8 @@ from siamese_mnist.errors import UserError
 from siamese_mnist.fileio import write_csv, write_json, write_text
 from siamese_mnist.interrupt import StopOnSignal
 from siamese_mnist.metrics import (
-    equal_error_rate, error_examples, pair_metrics, pair_type_accuracy, summary_lines,
-    threshold_methods_table,
+    equal_error_rate, error_examples, format_value, pair_metrics, pair_type_accuracy,
+    summary_lines, threshold_methods_table,
 )
 from siamese_mnist.pair_audit import check_pair_file
 from siamese_mnist.pairs import (
@@ -214,9 +213,8 @@ def print_summary(metrics, out_dir):
     n_pos, n_neg = confusion["tp"] + confusion["fn"], confusion["fp"] + confusion["tn"]
     if n_pos != n_neg:
         # Plain accuracy rewards guessing the majority class when the pairs are not 1:1.
-        balanced = metrics["balanced_accuracy"]
-        value = "undefined" if balanced is None or math.isnan(balanced) else f"{balanced:.4f}"
-        print(f"balanced accuracy: {value} ({n_pos} positive, {n_neg} negative pairs)")
+        print(f"balanced accuracy: {format_value(metrics['balanced_accuracy'])} "
+              f"({n_pos} positive, {n_neg} negative pairs)")
     print(f"threshold: {metrics['threshold']:.6f} ({metrics['threshold_method']}, "
           f"chosen on validation pairs)")
     print(f"run folder: {out_dir}")
