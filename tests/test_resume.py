@@ -238,11 +238,17 @@ def test_resume_without_checkpoint(tmp_path, capsys):
     assert f"{tmp_path / 'checkpoint.pt'} not found" in err
 
 
-def test_resume_finished_run_keeps_weights(tmp_path, fake_data):
+def test_resume_finished_run_keeps_weights(tmp_path, fake_data, capsys):
     out = tmp_path / "run"
     assert main(["train", "--data-dir", str(fake_data), "--out", str(out), *TINY_FAKE]) == 0
-    before, _ = load_checkpoint(out / "model.pt")
+    lines = capsys.readouterr().out.splitlines()
+    before, state = load_checkpoint(out / "model.pt")
+    assert lines[-2] == (f"threshold: {state['threshold']:.6f} (pr-breakeven, chosen on "
+                         "validation pairs)")
+    assert lines[-1] == f"model: {out / 'model.pt'}"
     assert main(["train", "--resume", str(out), "--data-dir", str(fake_data), "--no-verify"]) == 0
+    resumed = capsys.readouterr().out.splitlines()
+    assert resumed[0] == f"training of {out} already finished (2 epochs); writing model.pt again"
     after, _ = load_checkpoint(out / "model.pt")
     for key, value in before.state_dict().items():
         assert torch.equal(after.state_dict()[key], value), key

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from siamese_mnist.checkpoint import build_model, load_checkpoint, load_training_state
-from siamese_mnist.config import CHECKPOINT_NAME, TrainConfig
+from siamese_mnist.config import CHECKPOINT_NAME, MODEL_NAME, TrainConfig
 from siamese_mnist.data import load_splits
 from siamese_mnist.errors import UserError
 from siamese_mnist.fileio import write_json
@@ -106,6 +106,9 @@ def command_run(args):
 def command_train(args, evaluate_after=False):
     if args.resume:
         out_dir, config, resume = resume_run(args)
+        if resume["epochs_done"] >= config.epochs:
+            print(f"training of {out_dir} already finished ({config.epochs} epochs); "
+                  f"{'evaluating' if evaluate_after else 'writing model.pt'} again")
     else:
         config = train_config_from(args)
         config.validate()
@@ -141,7 +144,9 @@ def command_train(args, evaluate_after=False):
                                  lang=args.lang)
         print_summary(metrics, out_dir)
     else:
-        print(f"checkpoint: {out_dir / 'model.pt'}")
+        print(f"threshold: {state['threshold']:.6f} ({state['threshold_method']}, "
+              "chosen on validation pairs)")
+        print(f"model: {out_dir / MODEL_NAME}")
 
 
 def command_evaluate(args):
