@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from siamese_mnist import data
+from siamese_mnist.cli import main
 from siamese_mnist.data import load_dataset, parse_idx, read_idx_file, split_train_val
 from siamese_mnist.errors import UserError
 from tests.conftest import idx_bytes, make_fake_dataset, write_idx
@@ -92,3 +93,13 @@ def test_real_mnist_verified(real_mnist):
     assert dataset.train_images.shape == (60000, 28, 28)
     assert dataset.test_images.shape == (10000, 28, 28)
     assert np.bincount(dataset.test_labels).tolist() == [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
+
+
+def test_parent_folder_points_to_files(tmp_path, capsys):
+    make_fake_dataset(tmp_path / "mnist", n_train=100, n_test=20)
+    (tmp_path / "notes").mkdir()
+    assert main(["data", "--data-dir", str(tmp_path), "--no-verify"]) == 2
+    assert capsys.readouterr().err == (
+        f"error: MNIST files missing in {tmp_path}, but {tmp_path / 'mnist'} has all four; "
+        f"pass --data-dir {tmp_path / 'mnist'}\n")
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["mnist", "notes"]

@@ -184,7 +184,8 @@ def test_mistyped_folder_removed_after_failure(tmp_path, server, capsys):
     _, err = capsys.readouterr()
     assert status == 2
     assert err.count("\n") == 1
-    assert err.rstrip().endswith(f"--data-dir {folder} did not exist, check the path")
+    assert err.startswith(f"error: --data-dir {folder} did not exist, check the path; "
+                          "downloading into it failed: could not download ")
     assert not typo.exists()
     assert list(tmp_path.iterdir()) == []
 
@@ -208,7 +209,7 @@ def test_mistyped_environment_folder_named(tmp_path, server, capsys, monkeypatch
     status = main(["data", "--mirror", f"{base}/404/"])
     _, err = capsys.readouterr()
     assert status == 2
-    assert err.rstrip().endswith(f"$SIAMESE_MNIST_DATA {folder} did not exist, check the path")
+    assert err.startswith(f"error: $SIAMESE_MNIST_DATA {folder} did not exist, check the path; ")
     assert not folder.exists()
 
 

@@ -218,6 +218,12 @@ def load_dataset(data_dir=None, download=True, verify=True, mirror=None):
     """
     folder = resolve_data_dir(data_dir)
     missing = missing_files(folder)
+    if missing and folder.is_dir():
+        # A common slip: naming the folder above the one with the files.
+        below = [sub for sub in sorted(folder.iterdir()) if sub.is_dir() and not missing_files(sub)]
+        if below:
+            raise UserError(f"MNIST files missing in {folder}, but {below[0]} has all four; "
+                            f"pass --data-dir {below[0]}")
     if missing and download:
         from siamese_mnist.download import download_files
 
@@ -229,7 +235,8 @@ def load_dataset(data_dir=None, download=True, verify=True, mirror=None):
             if existed or not (data_dir or os.environ.get(DATA_ENV)):
                 raise
             source = "--data-dir" if data_dir else f"${DATA_ENV}"
-            raise UserError(f"{exc}; {source} {folder} did not exist, check the path") from None
+            raise UserError(f"{source} {folder} did not exist, check the path; downloading into it "
+                            f"failed: {exc}") from None
         missing = missing_files(folder)
     if missing:
         raise UserError(
