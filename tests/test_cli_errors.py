@@ -66,3 +66,17 @@ def test_rejected_size_leaves_no_folder(tmp_path, capsys, real_mnist):
     _, err = capsys.readouterr()
     assert "pair set size 9001 is invalid" in err
     assert not out.exists()
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["pairs", "build", "--size", "abc", "-o", "x.csv"],
+     "error: argument --size: invalid int value: 'abc'; see 'siamese-mnist pairs build --help'\n"),
+    (["runn"], "error: argument COMMAND: invalid choice: 'runn' (choose from 'run', 'data', "
+               "'train', 'evaluate', 'report', 'compare', 'serve', 'pairs'); "
+               "see 'siamese-mnist --help'\n"),
+])
+def test_usage_error_is_one_line(argv, message, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err == message

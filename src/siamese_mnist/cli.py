@@ -133,8 +133,15 @@ def add_lang_option(parser):
                              "(Simplified Chinese) (default: en)")
 
 
+class Parser(argparse.ArgumentParser):
+    """Argument parser whose usage errors are one line, like the tool's other errors."""
+
+    def error(self, message):
+        self.exit(2, f"error: {message}; see '{self.prog} --help'\n")
+
+
 def build_parser():
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="siamese-mnist",
         description="Train a Siamese network on MNIST digit pairs and evaluate it on an "
                     "exactly balanced test pair set.",
