@@ -1,4 +1,6 @@
 import json
+import subprocess
+import sys
 from itertools import combinations
 
 import numpy as np
@@ -48,6 +50,21 @@ def test_build_twice_same_bytes(capsys, tmp_path, real_mnist, built_9000):
     stdout = build(capsys, real_mnist, again, "--split", "test", "--size", "9000", "--seed", "0")
     assert stdout == f"wrote {again}: 9000 pairs over the test split (seed 0)\n"
     assert again.read_bytes() == built_9000.read_bytes()
+
+
+def test_build_to_stdout_then_verify_stdin(tmp_path, real_mnist, built_9000):
+    command = [sys.executable, "-m", "siamese_mnist", "pairs"]
+    data = ["--data-dir", str(real_mnist)]
+    built = subprocess.run([*command, "build", *data, "--size", "9000", "--seed", "0", "-o", "-"],
+                           capture_output=True, timeout=300, cwd=tmp_path)
+    assert built.returncode == 0, built.stderr
+    assert built.stdout == built_9000.read_bytes()
+    assert built.stderr == b"wrote standard output: 9000 pairs over the test split (seed 0)\n"
+    assert list(tmp_path.iterdir()) == []
+    checked = subprocess.run([*command, "verify", "-", *data], input=built.stdout,
+                             capture_output=True, timeout=300)
+    assert checked.returncode == 0, checked.stderr
+    assert checked.stdout.decode().startswith("<stdin>: OK: 9000 pairs over the test split")
 
 
 def test_build_other_seed_differs(capsys, tmp_path, real_mnist, built_9000):

@@ -106,7 +106,8 @@ def add_pairs_commands(commands):
                             "K(K-1)/2, and the test split needs at least 9000 "
                             f"(default: {DEFAULTS.test_pairs})")
     build.add_argument("-o", "--out", required=True, metavar="FILE",
-                       help="CSV file to write; an existing file is replaced")
+                       help="CSV file to write, or - for standard output; an existing file "
+                            "is replaced")
     build.set_defaults(handler="pair_commands:command_pairs_build")
 
     stats = actions.add_parser("stats", help="print the count table of a pair file",
@@ -120,7 +121,8 @@ def add_pairs_commands(commands):
                             (verify, "pair_commands:command_pairs_verify")):
         add_data_options(action)
         action.add_argument("file", metavar="FILE",
-                            help="pair CSV with the columns index_a,index_b,label_a,label_b,is_same")
+                            help="pair CSV with the columns index_a,index_b,label_a,label_b,is_same, "
+                                 "or - for standard input")
         action.add_argument("--split", choices=SPLITS,
                             help="split the indices point into (default: the file's split "
                                  "column, else test)")

@@ -8,7 +8,9 @@ import sys
 from siamese_mnist.data import describe, load_splits
 from siamese_mnist.errors import UserError
 from siamese_mnist.pair_audit import audit_pair_file, count_table, resolve_split
-from siamese_mnist.pairs import build_pair_set, minimum_size, read_pair_file, write_pairs_csv
+from siamese_mnist.pairs import (
+    STDIO, build_pair_set, minimum_size, pairs_csv_bytes, read_pair_file, write_pairs_csv,
+)
 
 
 def command_data(args):
@@ -20,15 +22,24 @@ def command_pairs_build(args):
     _, splits = load_splits(args.data_dir, args.mirror, not args.no_verify, args.val_size, args.seed)
     pairs = build_pair_set(splits[args.split].labels, args.size, args.seed,
                            minimum=minimum_size(args.split))
-    try:
-        write_pairs_csv(args.out, pairs)
-    except OSError as exc:
-        raise UserError(f"cannot write {args.out}: {exc.strerror}; choose another path") from None
-    print(f"wrote {args.out}: {len(pairs)} pairs over the {args.split} split (seed {args.seed})")
+    # With -o -, the CSV goes to standard output and the messages to standard error.
+    to_stdout = args.out == STDIO
+    messages = sys.stderr if to_stdout else sys.stdout
+    if to_stdout:
+        sys.stdout.buffer.write(pairs_csv_bytes(pairs))
+        sys.stdout.flush()
+    else:
+        try:
+            write_pairs_csv(args.out, pairs)
+        except OSError as exc:
+            raise UserError(f"cannot write {args.out}: {exc.strerror}; choose another path") from None
+    target = "standard output" if to_stdout else args.out
+    print(f"wrote {target}: {len(pairs)} pairs over the {args.split} split (seed {args.seed})",
+          file=messages)
     if args.split != "test":
         # The file has no split column, and the validation split itself depends on the seed.
         print(f"check it with: siamese-mnist pairs verify {args.out} --split {args.split} "
-              f"--seed {args.seed} --val-size {args.val_size}")
+              f"--seed {args.seed} --val-size {args.val_size}", file=messages)
 
 
 def load_pair_file_and_split(args):
