@@ -4,6 +4,7 @@ import csv
 import json
 import math
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -101,14 +102,17 @@ def test_run_interrupt_then_resume_matches(tmp_path, monkeypatch, capsys, real_m
     assert main(["run", "--data-dir", str(real_mnist), "--out", str(reference), *TINY_REAL]) == 0
     out = tmp_path / "run"
     signal_at(monkeypatch, signal.SIGINT, 2, 2)
-    status = main(["run", "--data-dir", str(real_mnist), "--out", str(out), *TINY_REAL])
+    status = main(["run", "--data-dir", str(real_mnist), "--out", str(out), *TINY_REAL,
+                   "--lang", "zh"])
     _, err = capsys.readouterr()
     assert status == 130
-    assert f"continue with: siamese-mnist run --resume {out}" in err
+    printed = err.split("continue with: ")[1].strip()
+    assert printed == (f"siamese-mnist run --resume {out} --data-dir {real_mnist} --device cpu "
+                       "--lang zh")
     assert not (out / "metrics.json").exists()
 
     monkeypatch.undo()
-    assert main(["run", "--resume", str(out), "--data-dir", str(real_mnist)]) == 0
+    assert main(shlex.split(printed)[1:]) == 0
     summary = capsys.readouterr().out
     resumed = json.loads((out / "metrics.json").read_text())
     expected = json.loads((reference / "metrics.json").read_text())
@@ -116,7 +120,7 @@ def test_run_interrupt_then_resume_matches(tmp_path, monkeypatch, capsys, real_m
     assert resumed["test_accuracy"] == expected["test_accuracy"]
     assert resumed["pair_type_accuracy"] == expected["pair_type_accuracy"]
     assert (out / "test_pairs.csv").read_bytes() == (reference / "test_pairs.csv").read_bytes()
-    assert (out / "report.html").is_file()
+    assert (out / "report.md").read_text(encoding="utf-8").startswith("# MNIST 数字对孪生网络")
     assert f"test accuracy: {expected['test_accuracy']:.4f}" in summary
 
 

@@ -96,6 +96,8 @@ def resume_command(args, out_dir):
         words.append("--no-verify")
     if args.device != "auto":
         words += ["--device", args.device]
+    if getattr(args, "lang", "en") != "en":
+        words += ["--lang", args.lang]
     return shlex.join(words)
 
 
