@@ -11,6 +11,16 @@ from siamese_mnist.cli import main
 SHARED_MNIST = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
 
 
+def pytest_terminal_summary(terminalreporter):
+    """Say why the real-data tests skipped, which the summary of -q leaves out."""
+    reasons = [report.longrepr[2] for report in terminalreporter.stats.get("skipped", [])
+               if isinstance(report.longrepr, tuple)]
+    missing = [reason for reason in reasons if "real MNIST not found" in reason]
+    if missing:
+        reason = missing[0].removeprefix("Skipped: ")
+        terminalreporter.write_line(f"{len(missing)} tests skipped: {reason}", yellow=True)
+
+
 def mnist_dir():
     """Folder with the real MNIST files: $SIAMESE_MNIST_DATA, else the shared copy."""
     folder = Path(os.environ.get("SIAMESE_MNIST_DATA") or SHARED_MNIST)
