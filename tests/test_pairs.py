@@ -232,7 +232,9 @@ def test_reader_split_column_fast_path(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("text, message", [
-    ("", "row 1: empty header"),
+    ("", "empty file; expected a CSV with header index_a,index_b"),
+    ("\n\n", "empty file; expected a CSV with header index_a,index_b"),
+    (",,\n1,2\n", "row 1: empty header"),
     ("a,b,c\n1,2,3\n", "row 1: missing column\\(s\\) index_a, index_b, label_a, label_b, is_same"),
     ("index_a,index_b,label_a,is_same\n1,2,3,1\n", "row 1: missing column\\(s\\) label_b;"),
     ("index_a;index_b;label_a;label_b;is_same\n", "row 1: missing column"),

@@ -344,6 +344,9 @@ def read_pair_file(path):
         path = Path(path)
         data = read_bytes(path)
     text = decode_text(path, data)
+    if not text.strip():
+        raise UserError(f"{path}: empty {'input' if str(path) == '<stdin>' else 'file'}; "
+                        f"expected a CSV with header {','.join(CSV_HEADER)}")
     header_line, _, body = text.partition("\n")
     header = [name.strip() for name in next(csv.reader([header_line]), [])]
     if not any(header):
