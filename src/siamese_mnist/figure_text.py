@@ -9,6 +9,7 @@ to English labels when there is none.
 import contextlib
 import functools
 import logging
+import math
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -22,7 +23,7 @@ FIGURE_TEXT = {
         "pr_y": "precision",
         "pr_val": "precision (validation)",
         "pr_test": "precision (test)",
-        "pr_point": "operating point, {split} (P={precision:.4f}, R={recall:.4f})",
+        "pr_point": "operating point, {split} (P={precision}, R={recall})",
         "pr_zoom": "zoom: recall {recall_low:.2f}-1, precision {precision_low:.2f}-1",
         "threshold_axis": "distance threshold",
         "threshold_curve": "threshold (validation)",
@@ -30,8 +31,8 @@ FIGURE_TEXT = {
         "roc_title": "ROC curve, positive class = same digit",
         "roc_x": "false positive rate (different-digit pairs predicted same)",
         "roc_y": "true positive rate (same-digit pairs found)",
-        "roc_test": "test (AUC = {auc:.4f})",
-        "roc_point": "operating point, {split} (FPR={fpr:.4f}, TPR={tpr:.4f})",
+        "roc_test": "test (AUC = {auc})",
+        "roc_point": "operating point, {split} (FPR={fpr}, TPR={tpr})",
         "roc_zoom": "zoom: FPR 0-{fpr_high:.2f}, TPR {tpr_low:.2f}-1",
         "chance": "chance",
         "hist_title": "Distances of test pairs; below the threshold means same",
@@ -66,6 +67,7 @@ FIGURE_TEXT = {
                            "largest distance first)",
         "error_pair": "{label_a} vs {label_b}, d = {distance:.3f}",
         "none": "none",
+        "undefined": "undefined",
     },
     "zh": {
         "validation": "验证对",
@@ -75,7 +77,7 @@ FIGURE_TEXT = {
         "pr_y": "精确率",
         "pr_val": "精确率（验证对）",
         "pr_test": "精确率（测试对）",
-        "pr_point": "工作点，{split}（P={precision:.4f}，R={recall:.4f}）",
+        "pr_point": "工作点，{split}（P={precision}，R={recall}）",
         "pr_zoom": "放大：召回率 {recall_low:.2f}-1，精确率 {precision_low:.2f}-1",
         "threshold_axis": "距离阈值",
         "threshold_curve": "阈值（验证对）",
@@ -83,8 +85,8 @@ FIGURE_TEXT = {
         "roc_title": "ROC 曲线（正类 = 同一数字）",
         "roc_x": "假正率（被判为同一数字的不同数字对比例）",
         "roc_y": "真正率（找出的同一数字对比例）",
-        "roc_test": "测试对（AUC = {auc:.4f}）",
-        "roc_point": "工作点，{split}（FPR={fpr:.4f}，TPR={tpr:.4f}）",
+        "roc_test": "测试对（AUC = {auc}）",
+        "roc_point": "工作点，{split}（FPR={fpr}，TPR={tpr}）",
         "roc_zoom": "放大：FPR 0-{fpr_high:.2f}，TPR {tpr_low:.2f}-1",
         "chance": "随机猜测",
         "hist_title": "测试对的距离；小于阈值即判为同一数字",
@@ -116,6 +118,7 @@ FIGURE_TEXT = {
         "false_different": "误判为不同数字：同一数字被判为不同数字（最严重的 {count} 个，距离从大到小）",
         "error_pair": "{label_a} 与 {label_b}，d = {distance:.3f}",
         "none": "无",
+        "undefined": "无定义",
     },
 }
 
@@ -157,6 +160,11 @@ def find_cjk_font():
             except (OSError, RuntimeError, ValueError) as exc:
                 log.debug("cannot use font file %s: %s", path, exc)
     return None
+
+
+def format_number(value, text):
+    """Format `value` with four decimals, or as the word for undefined in `text` when it is NaN."""
+    return text["undefined"] if value is None or math.isnan(value) else f"{value:.4f}"
 
 
 def figure_style(lang):

@@ -10,7 +10,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from siamese_mnist.fileio import atomic_path  # noqa: E402
-from siamese_mnist.figure_text import FIGURE_TEXT, figure_style  # noqa: E402
+from siamese_mnist.figure_text import FIGURE_TEXT, figure_style, format_number  # noqa: E402
 from siamese_mnist.threshold import sweep  # noqa: E402
 
 ENGLISH = FIGURE_TEXT["en"]
@@ -79,8 +79,9 @@ def plot_pr_curve(path, val_sweep, test_sweep, threshold, method, operating_poin
     threshold_axis.set_ylabel(text["threshold_axis"])
 
     # The zoom starts at 0.95 unless an operating point lies further out.
-    recall_low = min(0.95, *(recall - 0.01 for recall, _ in operating_points.values()))
-    precision_low = min(0.95, *(precision - 0.01 for _, precision in operating_points.values()))
+    recalls, precisions = zip(*operating_points.values())
+    recall_low = min(0.95, *(recall - 0.01 for recall in recalls if np.isfinite(recall)))
+    precision_low = min(0.95, *(value - 0.01 for value in precisions if np.isfinite(value)))
     zoom = add_zoom(ax, [0.3, 0.3, 0.45, 0.42], (recall_low, 1.0), (precision_low, 1.0005),
                     text["pr_zoom"].format(recall_low=recall_low, precision_low=precision_low))
     for axes in (ax, zoom):
@@ -88,7 +89,8 @@ def plot_pr_curve(path, val_sweep, test_sweep, threshold, method, operating_poin
         axes.plot(test_sweep.recall, test_sweep.precision, color="C2", linestyle="--",
                   label=text["pr_test"])
         plot_operating_points(axes, operating_points, lambda name, recall, precision: (
-            text["pr_point"].format(split=text[name], precision=precision, recall=recall)))
+            text["pr_point"].format(split=text[name], precision=format_number(precision, text),
+                                    recall=format_number(recall, text))))
 
     ax.set_xlabel(text["pr_x"])
     ax.set_ylabel(text["pr_y"])
@@ -110,16 +112,18 @@ def plot_roc_curve(path, val_sweep, test_sweep, roc_auc, operating_points, text=
     """
     figure, ax = plt.subplots(figsize=(7, 6))
     # The zoom spans FPR 0-0.05 and TPR 0.95-1 unless an operating point lies further out.
-    fpr_high = max(0.05, *(fpr + 0.01 for fpr, _ in operating_points.values()))
-    tpr_low = min(0.95, *(tpr - 0.01 for _, tpr in operating_points.values()))
+    fprs, tprs = zip(*operating_points.values())
+    fpr_high = max(0.05, *(fpr + 0.01 for fpr in fprs if np.isfinite(fpr)))
+    tpr_low = min(0.95, *(tpr - 0.01 for tpr in tprs if np.isfinite(tpr)))
     zoom = add_zoom(ax, [0.45, 0.12, 0.5, 0.5], (0, fpr_high), (tpr_low, 1.0),
                     text["roc_zoom"].format(fpr_high=fpr_high, tpr_low=tpr_low))
     for axes in (ax, zoom):
         axes.plot(val_sweep.fpr, val_sweep.recall, color="C0", label=text["validation"])
         axes.plot(test_sweep.fpr, test_sweep.recall, color="C2", linestyle="--",
-                  label=text["roc_test"].format(auc=roc_auc))
+                  label=text["roc_test"].format(auc=format_number(roc_auc, text)))
         plot_operating_points(axes, operating_points, lambda name, fpr, tpr: (
-            text["roc_point"].format(split=text[name], fpr=fpr, tpr=tpr)))
+            text["roc_point"].format(split=text[name], fpr=format_number(fpr, text),
+                                     tpr=format_number(tpr, text))))
     ax.plot([0, 1], [0, 1], color="grey", linewidth=0.8, linestyle=":", label=text["chance"])
 
     ax.set_xlabel(text["roc_x"])
@@ -302,9 +306,11 @@ def operating_point(distances, is_same, threshold):
     predicted = np.asarray(distances) < threshold
     tp = int(np.sum(predicted & is_same))
     fp = int(np.sum(predicted & ~is_same))
-    recall = tp / max(int(is_same.sum()), 1)
+    n_positive, n_negative = int(is_same.sum()), int((~is_same).sum())
+    # Without pairs of one class the rate over that class is undefined (NaN).
+    recall = tp / n_positive if n_positive else float("nan")
     precision = tp / (tp + fp) if tp + fp else 1.0
-    return recall, precision, fp / max(int((~is_same).sum()), 1)
+    return recall, precision, fp / n_negative if n_negative else float("nan")
 
 
 def write_figures(out_dir, inputs, metrics, lang="en"):

@@ -38,6 +38,12 @@ def rate(value):
     return "none" if value is None or math.isnan(value) else f"{value:.4f}"
 
 
+def metric_value(value, text):
+    """Format a test metric, or name the reason it is undefined (null in metrics.json)."""
+    # Only pairs of a single class leave a metric undefined, such as ROC AUC without negatives.
+    return text["undefined"] if value is None or math.isnan(value) else f"{value:.4f}"
+
+
 def distance(value):
     return f"{value:.6f}"
 
@@ -154,7 +160,7 @@ def build_blocks(context, lang):
 
     # Metrics
     values = [(text["accuracy"], rate(metrics["test_accuracy"]))]
-    values += [(text[key], rate(metrics[key])) for key in (
+    values += [(text[key], metric_value(metrics[key], text)) for key in (
         "precision", "recall", "f1", "balanced_accuracy", "roc_auc", "average_precision", "pr_auc",
         "eer")]
     blocks += [

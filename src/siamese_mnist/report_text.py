@@ -114,6 +114,7 @@ TEXT = {
         "pairs": "pairs",
         "correct": "correct",
         "none": "none",
+        "undefined": "undefined (the pairs lack one class)",
 
         "embedding": "Embedding map",
         "fig_embedding": "The embeddings of the test images in two dimensions, coloured by digit.",
@@ -235,6 +236,7 @@ TEXT = {
         "pairs": "对数",
         "correct": "判对",
         "none": "无",
+        "undefined": "无定义（数字对只有一类）",
 
         "embedding": "嵌入分布图",
         "fig_embedding": "测试图像的嵌入向量在二维平面上的分布，按数字着色。",
