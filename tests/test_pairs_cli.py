@@ -327,6 +327,13 @@ def test_evaluate_unbalanced_file(capsys, tmp_path, real_mnist, short_run, built
     assert confusion["fp"] + confusion["tn"] == 0
     assert metrics["balanced_accuracy"] is None  # undefined without negative pairs
     assert "balanced accuracy: undefined (3000 positive, 0 negative pairs)" in stdout
+    table = (out / "pair_counts.txt").read_text()
+    assert stdout.startswith(table)
+    assert "Pos Total: 3000\n" in table
+    assert "Neg Total: 0\n" in table
+    assert "ROC AUC undefined" in stdout
+    report = (out / "report.md").read_text(encoding="utf-8")
+    assert "| ROC AUC | undefined (the pairs lack one class) |" in report
     distances = (out / "test_distances.csv").read_text().splitlines()
     assert len(distances) == 3001
     first = unbalanced_rows(built_9000)[1].split(",")

@@ -14,9 +14,9 @@ from siamese_mnist.checkpoint import build_model, load_checkpoint, load_training
 from siamese_mnist.config import CHECKPOINT_NAME, MODEL_NAME, TrainConfig
 from siamese_mnist.data import load_splits
 from siamese_mnist.errors import UserError
-from siamese_mnist.fileio import write_json
+from siamese_mnist.fileio import write_json, write_text
 from siamese_mnist.interrupt import TrainingInterrupted
-from siamese_mnist.pairs import MIN_TEST_PAIRS, check_size
+from siamese_mnist.pairs import MIN_TEST_PAIRS, check_size, format_counts
 from siamese_mnist.pipeline import (
     evaluate_stage, load_pair_file, prepare_out_dir, print_summary, run_config, save_test_pairs,
     train_stage,
@@ -167,6 +167,12 @@ def command_evaluate(args):
     if test_pairs is None:
         test_pairs = save_test_pairs(out_dir, splits["test"], args.test_pairs or config["test_pairs"],
                                      config["seed"])
+    else:
+        # The file's pairs get the same count table as a built set, in the console and on disk.
+        table = format_counts(test_pairs.label_a, test_pairs.label_b,
+                              np.unique(splits["test"].labels))
+        write_text(out_dir / "pair_counts.txt", table)
+        print(table, end="")
     metrics = evaluate_stage(out_dir, model, state, splits, test_pairs,
                              threshold_method=args.threshold_method, device=args.device,
                              lang=args.lang)
