@@ -126,3 +126,18 @@ def test_roc_zoom_widens_to_operating_point(drawn):
     assert (fpr_low, tpr_high) == (0, 1.0)
     assert fpr_high == pytest.approx(0.11)
     assert tpr_low == pytest.approx(0.79)
+
+
+def test_roc_one_class_test_pairs_undefined(drawn):
+    val_scores = sweep([0.1, 0.2, 0.3, 0.9], [1, 1, 0, 0])
+    test_scores = sweep([0.1, 0.2, 0.8], [1, 1, 1])
+    recall, _, fpr = operating_point([0.1, 0.2, 0.8], [1, 1, 1], 0.5)
+    assert np.isnan(fpr)
+    plot_roc_curve("unused.png", val_scores, test_scores, float("nan"),
+                   {"validation": (0.0, 1.0), "test": (fpr, recall)})
+    ax = drawn[0].axes[0]
+    test_line = next(line for line in ax.get_lines() if line.get_label().startswith("test"))
+    assert test_line.get_label() == "test (AUC = undefined)"
+    assert len(test_line.get_xdata()) == 0
+    labels = [line.get_label() for line in ax.get_lines()]
+    assert "operating point, test (FPR=undefined, TPR=0.6667)" in labels

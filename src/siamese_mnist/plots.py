@@ -119,7 +119,10 @@ def plot_roc_curve(path, val_sweep, test_sweep, roc_auc, operating_points, text=
                     text["roc_zoom"].format(fpr_high=fpr_high, tpr_low=tpr_low))
     for axes in (ax, zoom):
         axes.plot(val_sweep.fpr, val_sweep.recall, color="C0", label=text["validation"])
-        axes.plot(test_sweep.fpr, test_sweep.recall, color="C2", linestyle="--",
+        # Test pairs of one class have no ROC curve, only the legend entry that says so.
+        both_classes = test_sweep.positives > 0 and test_sweep.negatives > 0
+        axes.plot(test_sweep.fpr if both_classes else [], test_sweep.recall if both_classes else [],
+                  color="C2", linestyle="--",
                   label=text["roc_test"].format(auc=format_number(roc_auc, text)))
         plot_operating_points(axes, operating_points, lambda name, fpr, tpr: (
             text["roc_point"].format(split=text[name], fpr=format_number(fpr, text),
