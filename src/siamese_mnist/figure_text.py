@@ -9,7 +9,6 @@ to English labels when there is none.
 import contextlib
 import functools
 import logging
-import math
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -160,11 +159,6 @@ def find_cjk_font():
             except (OSError, RuntimeError, ValueError) as exc:
                 log.debug("cannot use font file %s: %s", path, exc)
     return None
-
-
-def format_number(value, text):
-    """Format `value` with four decimals, or as the word for undefined in `text` when it is NaN."""
-    return text["undefined"] if value is None or math.isnan(value) else f"{value:.4f}"
 
 
 def figure_style(lang):

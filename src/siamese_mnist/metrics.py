@@ -220,10 +220,13 @@ def error_examples(pairs, distances, threshold, count=8):
     return {"false_same": entries(false_same), "false_different": entries(false_different)}
 
 
-def format_value(value):
-    """Format a metric for the console with four decimals, or as "undefined" when it is missing or NaN."""
+def format_value(value, undefined="undefined"):
+    """Format a metric with four decimals, or as the word `undefined` when it is missing or NaN.
+
+    Metrics that need both classes are NaN (null in metrics.json) for pairs of one class.
+    """
     if value is None or math.isnan(value):
-        return "undefined"
+        return undefined
     return f"{value:.4f}"
 
 

@@ -10,7 +10,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from siamese_mnist.fileio import atomic_path  # noqa: E402
-from siamese_mnist.figure_text import FIGURE_TEXT, figure_style, format_number  # noqa: E402
+from siamese_mnist.figure_text import FIGURE_TEXT, figure_style  # noqa: E402
+from siamese_mnist.metrics import format_value  # noqa: E402
 from siamese_mnist.threshold import sweep  # noqa: E402
 
 ENGLISH = FIGURE_TEXT["en"]
@@ -43,6 +44,20 @@ def plot_operating_points(axes, points, label):
               {"marker": "o", "markersize": 5})
     for (name, (x, y)), style in zip(points.items(), styles):
         axes.plot(x, y, color="C3", linestyle="none", label=label(name, x, y), **style)
+
+
+def figure_number(value, text):
+    """Format a rate for a figure, or as the word for undefined in `text` when it is NaN."""
+    return format_value(value, text["undefined"])
+
+
+def zoom_edge(default, values, margin):
+    """Return `default`, moved to `margin` beyond the furthest finite value in `values`.
+
+    A negative `margin` moves a lower edge down, a positive one an upper edge up.
+    """
+    edges = [value + margin for value in values if np.isfinite(value)]
+    return min(default, *edges) if margin < 0 else max(default, *edges)
 
 
 def add_zoom(ax, bounds, x_range, y_range, title):
@@ -78,10 +93,9 @@ def plot_pr_curve(path, val_sweep, test_sweep, threshold, method, operating_poin
                            label=text["threshold_line"].format(threshold=threshold, method=method))
     threshold_axis.set_ylabel(text["threshold_axis"])
 
-    # The zoom starts at 0.95 unless an operating point lies further out.
     recalls, precisions = zip(*operating_points.values())
-    recall_low = min(0.95, *(recall - 0.01 for recall in recalls if np.isfinite(recall)))
-    precision_low = min(0.95, *(value - 0.01 for value in precisions if np.isfinite(value)))
+    recall_low = zoom_edge(0.95, recalls, -0.01)
+    precision_low = zoom_edge(0.95, precisions, -0.01)
     zoom = add_zoom(ax, [0.3, 0.3, 0.45, 0.42], (recall_low, 1.0), (precision_low, 1.0005),
                     text["pr_zoom"].format(recall_low=recall_low, precision_low=precision_low))
     for axes in (ax, zoom):
@@ -89,8 +103,8 @@ def plot_pr_curve(path, val_sweep, test_sweep, threshold, method, operating_poin
         axes.plot(test_sweep.recall, test_sweep.precision, color="C2", linestyle="--",
                   label=text["pr_test"])
         plot_operating_points(axes, operating_points, lambda name, recall, precision: (
-            text["pr_point"].format(split=text[name], precision=format_number(precision, text),
-                                    recall=format_number(recall, text))))
+            text["pr_point"].format(split=text[name], precision=figure_number(precision, text),
+                                    recall=figure_number(recall, text))))
 
     ax.set_xlabel(text["pr_x"])
     ax.set_ylabel(text["pr_y"])
@@ -111,22 +125,23 @@ def plot_roc_curve(path, val_sweep, test_sweep, roc_auc, operating_points, text=
     true positive rate)`` that the threshold gives on it.
     """
     figure, ax = plt.subplots(figsize=(7, 6))
-    # The zoom spans FPR 0-0.05 and TPR 0.95-1 unless an operating point lies further out.
     fprs, tprs = zip(*operating_points.values())
-    fpr_high = max(0.05, *(fpr + 0.01 for fpr in fprs if np.isfinite(fpr)))
-    tpr_low = min(0.95, *(tpr - 0.01 for tpr in tprs if np.isfinite(tpr)))
+    fpr_high = zoom_edge(0.05, fprs, 0.01)
+    tpr_low = zoom_edge(0.95, tprs, -0.01)
+    # Test pairs of one class have no ROC curve, so only their legend entry is drawn.
+    if test_sweep.positives and test_sweep.negatives:
+        test_fpr, test_tpr = test_sweep.fpr, test_sweep.recall
+    else:
+        test_fpr, test_tpr = [], []
     zoom = add_zoom(ax, [0.45, 0.12, 0.5, 0.5], (0, fpr_high), (tpr_low, 1.0),
                     text["roc_zoom"].format(fpr_high=fpr_high, tpr_low=tpr_low))
     for axes in (ax, zoom):
         axes.plot(val_sweep.fpr, val_sweep.recall, color="C0", label=text["validation"])
-        # Test pairs of one class have no ROC curve, only the legend entry that says so.
-        both_classes = test_sweep.positives > 0 and test_sweep.negatives > 0
-        axes.plot(test_sweep.fpr if both_classes else [], test_sweep.recall if both_classes else [],
-                  color="C2", linestyle="--",
-                  label=text["roc_test"].format(auc=format_number(roc_auc, text)))
+        axes.plot(test_fpr, test_tpr, color="C2", linestyle="--",
+                  label=text["roc_test"].format(auc=figure_number(roc_auc, text)))
         plot_operating_points(axes, operating_points, lambda name, fpr, tpr: (
-            text["roc_point"].format(split=text[name], fpr=format_number(fpr, text),
-                                     tpr=format_number(tpr, text))))
+            text["roc_point"].format(split=text[name], fpr=figure_number(fpr, text),
+                                     tpr=figure_number(tpr, text))))
     ax.plot([0, 1], [0, 1], color="grey", linewidth=0.8, linestyle=":", label=text["chance"])
 
     ax.set_xlabel(text["roc_x"])

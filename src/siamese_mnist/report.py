@@ -22,7 +22,7 @@ from siamese_mnist.data import get_splits, load_dataset
 from siamese_mnist.embed import embed_images, pair_distances_from_embeddings
 from siamese_mnist.errors import UserError
 from siamese_mnist.fileio import write_text
-from siamese_mnist.metrics import worst_pair_types
+from siamese_mnist.metrics import format_value, worst_pair_types
 from siamese_mnist.pairs import build_pair_set, format_counts
 from siamese_mnist.plots import FIGURES, FigureInputs, write_figures
 from siamese_mnist.report_text import LANGUAGES, TEXT
@@ -36,12 +36,6 @@ REPORT_KEYS = ("threshold_methods", "pair_type_accuracy", "errors", "eer", "spli
 def rate(value):
     """Format an accuracy-like value as the report prints it."""
     return "none" if value is None or math.isnan(value) else f"{value:.4f}"
-
-
-def metric_value(value, text):
-    """Format a test metric, or name the reason it is undefined (null in metrics.json)."""
-    # Only pairs of a single class leave a metric undefined, such as ROC AUC without negatives.
-    return text["undefined"] if value is None or math.isnan(value) else f"{value:.4f}"
 
 
 def distance(value):
@@ -160,7 +154,7 @@ def build_blocks(context, lang):
 
     # Metrics
     values = [(text["accuracy"], rate(metrics["test_accuracy"]))]
-    values += [(text[key], metric_value(metrics[key], text)) for key in (
+    values += [(text[key], format_value(metrics[key], text["undefined"])) for key in (
         "precision", "recall", "f1", "balanced_accuracy", "roc_auc", "average_precision", "pr_auc",
         "eer")]
     blocks += [
