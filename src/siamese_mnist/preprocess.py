@@ -61,10 +61,10 @@ BACKGROUND_SMOOTHING = 1 / 32
 
 # A connected piece of ink is a speck, and is left out of the bounding box,
 # when it contains less than SPECK_MAX_SHARE of all the ink and lies further than
-# SPECK_MIN_GAP times the longer side of the digit from it. Parts of a digit
-# are either big (a detached top bar of a 5 or 7) or close to the rest (a 4
-# with a gap, a stroke broken in a faint pencil scan), while dust, pen dots and
-# stray marks are small and usually away from the digit.
+# SPECK_MIN_GAP times the longer side of the digit from it. A detached part of
+# a digit is either big (the top bar of a 5 or 7) or close to the rest (a 4
+# with a gap, a stroke broken in a faint pencil scan). Dust, pen dots and stray
+# marks are small and usually away from the digit.
 SPECK_MAX_SHARE = 0.1
 SPECK_MIN_GAP = 0.2
 
@@ -276,20 +276,20 @@ def drop_specks(ink, name):
     masses = ndimage.sum_labels(ink, labels, np.arange(1, count + 1))
     boxes = np.array([(s[0].start, s[0].stop, s[1].start, s[1].stop)
                       for s in ndimage.find_objects(labels)])  # (count, 4): top, bottom, left, right
-    kept = masses >= SPECK_MAX_SHARE * masses.sum()
-    kept[np.argmax(masses)] = True
+    in_digit = masses >= SPECK_MAX_SHARE * masses.sum()
+    in_digit[np.argmax(masses)] = True
     while True:
-        top, left = boxes[kept, 0].min(), boxes[kept, 2].min()
-        bottom, right = boxes[kept, 1].max(), boxes[kept, 3].max()
+        top, left = boxes[in_digit, 0].min(), boxes[in_digit, 2].min()
+        bottom, right = boxes[in_digit, 1].max(), boxes[in_digit, 3].max()
         row_gap = np.maximum(0, np.maximum(top - boxes[:, 1], boxes[:, 0] - bottom))
         col_gap = np.maximum(0, np.maximum(left - boxes[:, 3], boxes[:, 2] - right))
         near = np.hypot(row_gap, col_gap) <= SPECK_MIN_GAP * max(bottom - top, right - left)
-        if not (near & ~kept).any():
+        if not (near & ~in_digit).any():
             break
-        kept |= near
-    if kept.all():
+        in_digit |= near
+    if in_digit.all():
         return ink
-    return np.where(np.concatenate([[False], kept])[labels], ink, 0.0)
+    return np.where(np.concatenate([[False], in_digit])[labels], ink, 0.0)
 
 
 def preprocess(image, normalization, name="image"):
